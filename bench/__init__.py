@@ -1,0 +1,1 @@
+"""Benchmarks over ../shared/eval: retrieval quality and speed (`python -m bench`)."""

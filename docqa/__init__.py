@@ -1,0 +1,1 @@
+"""Core of the Korean document QA product: config, typed values, errors, models, store."""

@@ -1,0 +1,67 @@
+"""All configuration in one place, read from the environment (documented defaults).
+
+Nothing here touches the disk or the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_EMBED_MODEL = "dragonkue/multilingual-e5-small-ko"
+DEFAULT_RERANKER = "dragonkue/bge-reranker-v2-m3-ko"
+DOMAINS = ("finance", "public", "medical", "law", "commerce")
+DOMAIN_LABELS = {"finance": "금융", "public": "공공", "medical": "의료", "law": "법률", "commerce": "커머스"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("RAG_DATA_DIR") or Path.home() / ".korean-doc-qa").expanduser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings. `Settings.from_env()` reads the variables documented in README."""
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    embed_model: str = DEFAULT_EMBED_MODEL  # RAG_EMBED_MODEL: hub id or local folder
+    reranker: str = DEFAULT_RERANKER  # RAG_RERANKER: hub id, local folder, "auto" or "none"
+    chunk_tokens: int = 320  # RAG_CHUNK_TOKENS: max tokens per chunk incl. "passage: " and specials
+    chunk_overlap: int = 48  # RAG_CHUNK_OVERLAP: tokens repeated from the previous chunk
+    chroma_host: str = ""  # RAG_CHROMA_HOST: "host:port" of a `chroma run` server; empty = embedded
+    collection: str = "korean_docs"  # RAG_COLLECTION
+    max_file_mb: int = 200  # RAG_MAX_FILE_MB: larger files are refused
+    embed_batch: int = 8  # RAG_EMBED_BATCH
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        env = os.environ
+        s = cls(
+            data_dir=_default_data_dir(),
+            embed_model=env.get("RAG_EMBED_MODEL", "").strip() or DEFAULT_EMBED_MODEL,
+            reranker=env.get("RAG_RERANKER", "").strip() or DEFAULT_RERANKER,
+            chunk_tokens=_env_int("RAG_CHUNK_TOKENS", cls.chunk_tokens),
+            chunk_overlap=_env_int("RAG_CHUNK_OVERLAP", cls.chunk_overlap),
+            chroma_host=env.get("RAG_CHROMA_HOST", "").strip(),
+            collection=env.get("RAG_COLLECTION", "").strip() or cls.collection,
+            max_file_mb=_env_int("RAG_MAX_FILE_MB", cls.max_file_mb),
+            embed_batch=_env_int("RAG_EMBED_BATCH", cls.embed_batch),
+        )
+        return replace(s, **overrides)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"

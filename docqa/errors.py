@@ -1,0 +1,56 @@
+"""Domain errors. Each carries a Korean message a user can read as-is."""
+
+from __future__ import annotations
+
+
+class DocQAError(Exception):
+    """Base class: `str(err)` is a Korean, user-readable message."""
+
+
+class IngestError(DocQAError):
+    """A file could not be ingested; nothing of it was written to the index."""
+
+    def __init__(self, file_name: str, reason: str):
+        self.file_name = file_name
+        self.reason = reason
+        super().__init__(f"'{file_name}': {reason}")
+
+
+class NotPDFError(IngestError):
+    pass
+
+
+class EmptyFileError(IngestError):
+    pass
+
+
+class CorruptPDFError(IngestError):
+    pass
+
+
+class EncryptedPDFError(IngestError):
+    pass
+
+
+class NoPagesError(IngestError):
+    pass
+
+
+class NoTextError(IngestError):
+    """Every page is a scan or garbled: nothing to index without OCR."""
+
+
+class TooLargeError(IngestError):
+    pass
+
+
+class ModelMismatchError(DocQAError):
+    """The index was built with another embedding model or chunker settings."""
+
+
+class StoreError(DocQAError):
+    pass
+
+
+class SearchInputError(DocQAError):
+    pass

@@ -1,0 +1,1 @@
+"""Search: dense (Chroma), lexical (Korean BM25 over Kiwi morphemes), fusion, reranking."""
