@@ -1,0 +1,194 @@
+"""Ingest a batch of files: check, parse, chunk, embed, store. One bad file never stops a batch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from docqa.config import Settings
+from docqa.errors import DocQAError, NoTextError, TooLargeError
+from docqa.models import Embedder
+from docqa.store import Store
+from docqa.types import FileResult, IngestReport, ParsedDocument
+from ingest.chunk import Chunker
+from ingest.parse import parse_pdf
+from retrieval.lexical import TOKENIZER_VERSION, lexical_text, tokenize
+
+log = logging.getLogger(__name__)
+
+STAGES = ("parse", "chunk", "embed", "lexical", "store")
+STAGE_LABELS = {"read": "읽기", "parse": "분석", "chunk": "분할", "embed": "임베딩", "lexical": "형태소",
+                "store": "저장", "done": "완료"}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported as work goes: file `index` of `total`, its stage, and the stage's fraction done."""
+
+    index: int
+    total: int
+    file_name: str
+    stage: str
+    fraction: float = 0.0
+
+
+ProgressFn = Callable[[Progress], None]
+Source = tuple[str, bytes] | Path
+
+
+def index_signature(embedder, chunker: Chunker) -> dict[str, str | int]:
+    """How an index is built: model, prefixes, dimension, chunker and lexical tokenizer."""
+    return {**embedder.signature(), **chunker.settings(), "lexical": TOKENIZER_VERSION}
+
+
+def doc_id_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def _flag_text(doc: ParsedDocument) -> str:
+    return ",".join(f"{n}:{s}" for n, s in sorted(doc.flagged_pages.items()))
+
+
+_STATUS_KO = {"scanned": "스캔(텍스트 없음)", "garbled": "깨진 텍스트", "empty": "빈 페이지"}
+
+
+def flagged_warning(flagged: dict[int, str]) -> str:
+    """Korean summary such as "2쪽(스캔(텍스트 없음)), 5쪽(깨진 텍스트)은 색인하지 않았습니다"."""
+    if not flagged:
+        return ""
+    pages = ", ".join(f"{n}쪽({_STATUS_KO.get(s, s)})" for n, s in sorted(flagged.items())[:10])
+    more = f" 외 {len(flagged) - 10}쪽" if len(flagged) > 10 else ""
+    return f"{pages}{more}은(는) 색인하지 않았습니다 (OCR 필요)."
+
+
+class Ingestor:
+    """Turns files into indexed documents using the given store, embedder and chunker."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings, chunker: Chunker | None = None):
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.chunker = chunker or Chunker.for_embedder(embedder, settings.chunk_tokens, settings.chunk_overlap)
+        self._lock = threading.Lock()  # app sessions share one ingestor: one batch at a time
+
+    def ingest(self, sources: Iterable[Source], domain: str = "", progress: ProgressFn | None = None,
+               domain_of: Callable[[Source], str] | None = None) -> IngestReport:
+        """Ingest every source; failures are reported per file, never raised."""
+        sources = list(sources)
+        report = IngestReport(seconds={s: 0.0 for s in ("read", *STAGES)})
+        with self._lock:
+            for i, src in enumerate(sources):
+                report.files.append(
+                    self._one(src, i, len(sources), domain_of(src) if domain_of else domain, report, progress))
+        return report
+
+    def _one(self, src: Source, index: int, total: int, domain: str, report: IngestReport,
+             progress: ProgressFn | None) -> FileResult:
+        name = _name(src)
+
+        def tell(stage: str, fraction: float = 0.0) -> None:
+            if progress:
+                progress(Progress(index, total, name, stage, fraction))
+
+        try:
+            result = self._ingest_file(src, name, domain, report, tell)
+        except DocQAError as exc:
+            log.warning("%s: %s", name, exc)
+            result = FileResult(name, "failed", message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch; the trace is logged
+            log.exception("unexpected failure while ingesting %s", name)
+            result = FileResult(name, "failed", message=f"'{name}': 처리 중 예기치 못한 오류가 발생했습니다 "
+                                                        f"({type(exc).__name__}). 로그를 확인하세요.")
+        tell("done", 1.0)
+        return result
+
+    def _ingest_file(self, src: Source, name: str, domain: str, report: IngestReport,
+                     tell: Callable[[str, float], None]) -> FileResult:
+        t0 = time.perf_counter()
+        tell("read")
+        limit = self.settings.max_file_mb * 1024 * 1024
+        size = src.stat().st_size if isinstance(src, Path) else len(src[1])
+        if size > limit:
+            raise TooLargeError(name, f"파일이 너무 큽니다 ({size / 2**20:.1f}MB, 한도 {self.settings.max_file_mb}MB).")
+        data = src.read_bytes() if isinstance(src, Path) else src[1]
+        doc_id = doc_id_of(data)
+        existing = self.store.document(doc_id)
+        report.seconds["read"] += time.perf_counter() - t0
+        if existing is not None:
+            same = "" if existing.file_name == name else f" ('{existing.file_name}'과(와) 같은 내용)"
+            return FileResult(name, "skipped", doc_id, existing.pages, existing.chunks,
+                              f"'{name}': 이미 색인된 문서입니다{same}. 건너뜁니다.")
+
+        t0 = time.perf_counter()
+        tell("parse")
+        doc = parse_pdf(data, name)
+        report.seconds["parse"] += time.perf_counter() - t0
+        if all(p.status != "ok" for p in doc.pages):
+            raise NoTextError(name, "텍스트 층이 없는 스캔 문서(또는 깨진 텍스트)라 색인할 내용이 없습니다. "
+                                    "OCR을 거친 PDF를 올려 주세요.")
+
+        return self.index_parsed(doc, domain, data, report, tell)
+
+    def index_parsed(self, doc: ParsedDocument, domain: str, data: bytes | None = None,
+                     report: IngestReport | None = None,
+                     tell: Callable[[str, float], None] | None = None) -> FileResult:
+        """Chunk, embed and store an already parsed document (also used for text corpora)."""
+        report = report if report is not None else IngestReport(seconds={s: 0.0 for s in STAGES})
+        tell = tell or (lambda stage, fraction=0.0: None)
+        name = doc.file_name
+        warning = flagged_warning(doc.flagged_pages)
+        t0 = time.perf_counter()
+        tell("chunk")
+        chunks = self.chunker.chunk(doc, domain)
+        report.seconds["chunk"] += time.perf_counter() - t0
+        if not chunks:
+            raise NoTextError(name, "색인할 텍스트가 없습니다.")
+
+        t0 = time.perf_counter()
+        tell("embed", 0.0)
+        vectors = self.embedder.embed_passages([c.text for c in chunks],
+                                               progress=lambda done: tell("embed", done / len(chunks)))
+        report.seconds["embed"] += time.perf_counter() - t0
+        report.tokens += sum(c.n_tokens for c in chunks)
+
+        t0 = time.perf_counter()
+        tell("lexical")
+        lexical = [" ".join(terms) for terms in tokenize([lexical_text(c) for c in chunks])]
+        report.seconds["lexical"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tell("store")
+        replaced = [d for d in self.store.documents() if d.file_name == name and d.doc_id != doc.doc_id]
+        self.store.add_document(chunks, vectors, lexical, doc_id=doc.doc_id, file_name=name, domain=domain,
+                                pages=len(doc.pages), flagged_pages=_flag_text(doc), data=data)
+        for old in replaced:
+            self.store.delete_document(old.doc_id)
+        report.seconds["store"] += time.perf_counter() - t0
+
+        status = "replaced" if replaced else "indexed"
+        verb = "이전 판을 교체해 색인했습니다" if replaced else "색인했습니다"
+        message = f"'{name}': {len(doc.pages)}쪽, {len(chunks)}개 조각으로 {verb}."
+        return FileResult(name, status, doc.doc_id, len(doc.pages), len(chunks), message,
+                          (warning,) if warning else ())
+
+    def reindex(self, progress: ProgressFn | None = None) -> IngestReport:
+        """Rebuild the index from the stored source files with the current model and settings."""
+        documents = self.store.documents()
+        self.store = Store.recreate(self.settings, index_signature(self.embedder, self.chunker))
+        sources, domains = [], {}
+        for d in documents:
+            path = self.store.file_path(d.doc_id)
+            if path.exists():
+                sources.append((d.file_name, path.read_bytes()))
+                domains[d.file_name] = d.domain
+            else:
+                log.warning("no stored file for %s; it cannot be re-indexed", d.file_name)
+        return self.ingest(sources, progress=progress, domain_of=lambda src: domains.get(_name(src), ""))
+
+
+def _name(src: Source) -> str:
+    return src.name if isinstance(src, Path) else Path(src[0]).name or "이름 없음.pdf"
