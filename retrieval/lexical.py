@@ -1,0 +1,89 @@
+"""Korean BM25 over Kiwi morphemes (content words only), never whitespace tokens."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+import numpy as np
+from scipy import sparse
+
+log = logging.getLogger(__name__)
+
+CONTENT_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "SL", "SN", "SH", "XR", "VV", "VA"})
+TOKENIZER_VERSION = "kiwi-content-v1"
+
+
+@cache
+def _kiwi():
+    from kiwipiepy import Kiwi
+
+    return Kiwi()
+
+
+_kiwi_lock = threading.Lock()
+
+
+def _terms(tokens) -> list[str]:
+    out = []
+    for t in tokens:
+        tag = t.tag.split("-")[0]  # "VV-R" / "VA-I" carry a conjugation suffix
+        if tag in CONTENT_TAGS:
+            form = t.form.lower() if tag == "SL" else t.form.replace(",", "") if tag == "SN" else t.form
+            out.append(form)
+    return out
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Content morphemes of each text (nouns, verb/adjective stems, roots, numbers, foreign words)."""
+    if not texts:
+        return []
+    with _kiwi_lock:
+        return [_terms(tokens) for tokens in _kiwi().tokenize(list(texts))]
+
+
+def lexical_text(chunk) -> str:
+    """What BM25 indexes for a passage: its section heading and its text."""
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+
+
+class BM25:
+    """Okapi BM25 over pre-tokenized documents, as a sparse term-weight matrix."""
+
+    def __init__(self, docs: Iterable[list[str]], k1: float = 1.2, b: float = 0.75):
+        docs = list(docs)
+        self.vocab: dict[str, int] = {}
+        rows, cols, vals = [], [], []
+        lengths = np.zeros(len(docs), dtype=np.float32)
+        for i, terms in enumerate(docs):
+            lengths[i] = len(terms)
+            counts: dict[int, int] = {}
+            for term in terms:
+                j = self.vocab.setdefault(term, len(self.vocab))
+                counts[j] = counts.get(j, 0) + 1
+            rows.extend([i] * len(counts))
+            cols.extend(counts)
+            vals.extend(counts.values())
+        n = len(docs)
+        tf = sparse.csc_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(n, len(self.vocab)))
+        df = np.diff(tf.indptr).astype(np.float32)
+        self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = float(lengths.mean()) if n else 0.0
+        norm = k1 * (1 - b + b * lengths / max(avg, 1e-9))
+        tf = tf.tocoo()
+        weights = tf.data * (k1 + 1) / (tf.data + norm[tf.row]) * self.idf[tf.col]
+        self.matrix = sparse.csc_matrix((weights, (tf.row, tf.col)), shape=tf.shape)
+        self.n = n
+
+    def scores(self, query_terms: list[str]) -> np.ndarray:
+        """BM25 score of every document (a repeated query term counts once)."""
+        cols = sorted({self.vocab[t] for t in query_terms if t in self.vocab})
+        if not cols or self.n == 0:
+            return np.zeros(self.n, dtype=np.float32)
+        return np.asarray(self.matrix[:, cols].sum(axis=1)).ravel()
+
+    def idf_of(self, term: str) -> float:
+        j = self.vocab.get(term)
+        return float(self.idf[j]) if j is not None else 0.0
