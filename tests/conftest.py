@@ -1,0 +1,58 @@
+"""Shared fixtures: the real offline embedding model (built once per session), real Chroma stores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the hub: the product must fall back to the offline model by itself.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+
+
+def eval_pdf(relative: str) -> Path:
+    """A PDF of ../shared/eval/pdfs, or a skip when the shared folder is absent."""
+    path = EVAL / "pdfs" / relative
+    if not path.exists():
+        pytest.skip(f"shared eval data not found: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory) -> Path:
+    """A data dir whose models/ holds the offline model, built once for the whole session."""
+    return tmp_path_factory.mktemp("model-home")
+
+
+@pytest.fixture(scope="session")
+def embedder(model_home):
+    from docqa.config import Settings
+    from docqa.services import load_embedder
+
+    return load_embedder(Settings(data_dir=model_home))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings for a fresh embedded store in tmp_path (the embedder fixture is shared)."""
+    from docqa.config import Settings
+
+    return Settings(data_dir=tmp_path / "data", chunk_tokens=256, chunk_overlap=32)
+
+
+@pytest.fixture
+def store(settings, embedder):
+    from docqa.services import open_store
+
+    return open_store(settings, embedder)
+
+
+@pytest.fixture
+def ingestor(store, embedder, settings):
+    from ingest.pipeline import Ingestor
+
+    return Ingestor(store, embedder, settings)
