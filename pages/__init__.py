@@ -1,0 +1,1 @@
+"""Streamlit pages (registered in app.py) and their shared UI helpers."""
