@@ -150,13 +150,14 @@ class Store:
         """Write all passages, then the registry record that makes them visible.
 
         `lexical` holds each passage's morphemes (space-separated) for the BM25 index.
-
-        On any failure the passages written so far are deleted again.
+        On any failure the passages of a new document are deleted again; re-indexing a
+        registered document upserts in place and drops stale passages only after success.
         """
         if not len(chunks) == len(vectors) == len(lexical):
             raise StoreError("내부 오류: 조각 수와 벡터 수가 다릅니다.")
+        was_registered = doc_id in self.doc_ids()
+        old_ids = set(self.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
         try:
-            self._delete_chunks(doc_id)
             for i in range(0, len(chunks), _BATCH):
                 part = chunks[i:i + _BATCH]
                 self.chunks.upsert(
@@ -165,6 +166,9 @@ class Store:
                     documents=[c.text for c in part],
                     metadatas=[_chunk_metadata(c, lex) for c, lex in zip(part, lexical[i:i + _BATCH])],
                 )
+            stale = old_ids - {c.chunk_id for c in chunks}
+            if stale:
+                self.chunks.delete(ids=sorted(stale))
             if data is not None:
                 self._save_file(doc_id, data)
             self.docs.upsert(
@@ -174,8 +178,10 @@ class Store:
                             "flagged_pages": flagged_pages}],
             )
         except BaseException:
-            log.exception("writing %s (%s) failed; removing its passages", file_name, doc_id)
-            self._delete_chunks(doc_id)
+            # A new document leaves nothing behind; a re-indexed one keeps its (same-id) passages.
+            log.exception("writing %s (%s) failed", file_name, doc_id)
+            if not was_registered:
+                self._delete_chunks(doc_id)
             raise
 
     def delete_document(self, doc_id: str) -> None:

@@ -175,6 +175,20 @@ class Ingestor:
         return FileResult(name, status, doc.doc_id, len(doc.pages), len(chunks), message,
                           (warning,) if warning else ())
 
+    def reindex_document(self, doc_id: str) -> FileResult:
+        """Index one stored document again in place; on failure the old passages stay."""
+        info = self.store.document(doc_id)
+        path = self.store.file_path(doc_id)
+        if info is None or not path.exists():
+            return FileResult(info.file_name if info else doc_id, "failed", doc_id,
+                              message="원본 파일이 없어 다시 색인할 수 없습니다.")
+        try:
+            with self._lock:
+                data = path.read_bytes()
+                return self.index_parsed(parse_pdf(data, info.file_name), info.domain, data)
+        except DocQAError as exc:
+            return FileResult(info.file_name, "failed", doc_id, message=str(exc))
+
     def reindex(self, progress: ProgressFn | None = None) -> IngestReport:
         """Rebuild the index from the stored source files with the current model and settings."""
         documents = self.store.documents()

@@ -41,21 +41,13 @@ def ingest_uploads(svc: common.Services, files: list, domain: str, limit_mb: int
 
 
 def reindex_documents(svc: common.Services, docs: list[DocumentInfo]) -> list[FileResult]:
-    """Index the stored originals again (same name and domain), after removing the old passages."""
+    """Index the stored originals again in place (a failure keeps the old passages)."""
     progress = common.BatchProgress([d.file_name for d in docs])
     results = []
     for n, d in enumerate(docs):
-        path = svc.store.file_path(d.doc_id)
-        if not path.exists():
-            results.append(FileResult(d.file_name, "failed", d.doc_id,
-                                      message=f"'{d.file_name}': 저장된 원본이 없어 재색인할 수 없습니다."))
-            continue
-        data = path.read_bytes()
-        svc.store.delete_document(d.doc_id)
-        report = svc.ingestor.ingest(
-            [(d.file_name, data)], domain=d.domain,
-            progress=lambda p, n=n: progress(Progress(n, len(docs), p.file_name, p.stage, p.fraction)))
-        results.extend(report.files)
+        progress(Progress(n, len(docs), d.file_name, "parse"))
+        results.append(svc.ingestor.reindex_document(d.doc_id))
+        progress(Progress(n, len(docs), d.file_name, "done", 1.0))
     return results
 
 

@@ -55,17 +55,18 @@ def _top(scores: np.ndarray, mask: np.ndarray | None, k: int) -> np.ndarray:
     return idx[np.argsort(-scores[idx], kind="stable")]
 
 
-def key_sentences(text: str, terms: set[str], idf, n: int = 2) -> tuple[str, ...]:
-    """The `n` sentences of `text` that hold the most (idf-weighted) query morphemes."""
-    sentences = [s for s in split_sentences(text) if len(s) > 1]
-    if not sentences or not terms:
-        return tuple(sentences[:1])
-    scored = []
-    for i, sent_terms in enumerate(tokenize(sentences)):
-        score = sum(idf(t) for t in terms & set(sent_terms))
-        scored.append((score, -i))
-    best = sorted(scored, reverse=True)[:n]
-    return tuple(sentences[-i] for score, i in sorted(best, key=lambda x: -x[1]) if score > 0) or (sentences[0],)
+def key_sentences(texts: Sequence[str], terms: set[str], idf, n: int = 2) -> list[tuple[str, ...]]:
+    """For each text, the `n` sentences holding the most (idf-weighted) query morphemes, in text order."""
+    split = [[s for s in split_sentences(t) if len(s) > 1] for t in texts]
+    flat = tokenize([s for sentences in split for s in sentences]) if terms else []
+    out, pos = [], 0
+    for sentences in split:
+        scores = [sum(idf(t) for t in terms & set(ts)) for ts in flat[pos:pos + len(sentences)]] if terms else []
+        pos += len(sentences)
+        best = sorted(sorted(range(len(scores)), key=lambda i: -scores[i])[:n])
+        picked = tuple(sentences[i] for i in best if scores[i] > 0)
+        out.append(picked or tuple(sentences[:1]))
+    return out
 
 
 class Searcher:
@@ -125,7 +126,8 @@ class Searcher:
             t0 = time.perf_counter()
             query_terms = tokenize([query])[0]
             lexical = snap.bm25.scores(query_terms)
-            lexical_top = _top(lexical, mask, self.fusion.pool) if query_terms else np.empty(0, dtype=int)
+            matched = lexical > 0  # a passage sharing no morpheme with the question is no lexical hit
+            lexical_top = _top(lexical, matched if mask is None else matched & mask, self.fusion.pool)
             timings["lexical"] = (time.perf_counter() - t0) * 1000
             stages.append("lexical")
         if not query_terms:
@@ -208,12 +210,12 @@ class Searcher:
             kept.append((i, score))
             if len(kept) == k:
                 break
+        keys = key_sentences([snap.chunks[i].text for i, _ in kept], terms, snap.bm25.idf_of)
         hits = []
-        for pos, (i, score) in enumerate(kept, start=1):
-            c = snap.chunks[i]
+        for pos, ((i, score), key) in enumerate(zip(kept, keys), start=1):
             stage_ranks = {name: r[i] for name, r in ranks.items() if i in r}
             stage_ranks["final"] = pos
-            hits.append(Hit(c, float(score), key_sentences(c.text, terms, snap.bm25.idf_of), stage_ranks))
+            hits.append(Hit(snap.chunks[i], float(score), key, stage_ranks))
         return hits
 
 

@@ -12,7 +12,8 @@ import docqa.store
 from docqa.errors import ModelMismatchError
 from docqa.services import open_store
 from docqa.store import Store
-from ingest.pipeline import Ingestor
+from ingest.chunk import Chunker
+from ingest.pipeline import Ingestor, index_signature
 from tests import pdfs
 from tests.conftest import ROOT, eval_pdf
 
@@ -123,7 +124,8 @@ def test_scanned_pages_are_flagged_but_the_rest_is_indexed(ingestor, store):
 
 
 def test_a_different_model_is_refused_and_reindex_rebuilds(settings, embedder):
-    other = dict(open_store(settings, embedder).signature, embed_model="someone/else", dim=768)
+    chunker = Chunker.for_embedder(embedder, settings.chunk_tokens, settings.chunk_overlap)
+    other = dict(index_signature(embedder, chunker), embed_model="someone/else", embed_revision="abc123")
     old_store = Store.open(settings, other)
     Ingestor(old_store, embedder, settings).ingest([("문서.pdf", pdfs.korean_pdf(REPORT_V1))])
     with pytest.raises(ModelMismatchError) as err:
@@ -152,3 +154,19 @@ def test_cli_indexes_a_folder_and_a_second_run_skips_everything(tmp_path, embedd
     assert "단계별 시간" in first.stdout
     second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert "건너뜀 2" in second.stdout and "색인 0" in second.stdout
+
+
+def test_reindexing_one_document_keeps_it_when_the_write_fails(ingestor, store, monkeypatch):
+    doc = ingestor.ingest([("보고서.pdf", pdfs.korean_pdf([" ".join(REPORT_V1 * 20)]))]).files[0]
+    before = sorted(c.chunk_id for c in store.all_chunks())
+    again = ingestor.reindex_document(doc.doc_id)
+    assert again.status == "indexed" and sorted(c.chunk_id for c in store.all_chunks()) == before
+
+    def broken_upsert(**kwargs):  # fault injection at the storage boundary
+        raise OSError("disk full (injected)")
+
+    monkeypatch.setattr(store.chunks, "upsert", broken_upsert)
+    with pytest.raises(OSError):
+        ingestor.reindex_document(doc.doc_id)
+    assert [d.doc_id for d in store.documents()] == [doc.doc_id]
+    assert sorted(c.chunk_id for c in store.all_chunks()) == before
