@@ -37,6 +37,8 @@ class Settings:
     collection: str = "korean_docs"  # RAG_COLLECTION
     max_file_mb: int = 200  # RAG_MAX_FILE_MB: larger files are refused
     embed_batch: int = 8  # RAG_EMBED_BATCH
+    fusion: str = "zscore"  # RAG_FUSION: "zscore", "minmax" or "rrf"
+    dense_weight: float = 0.3  # RAG_DENSE_WEIGHT: weight of the dense side in score fusion
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -51,6 +53,8 @@ class Settings:
             collection=env.get("RAG_COLLECTION", "").strip() or cls.collection,
             max_file_mb=_env_int("RAG_MAX_FILE_MB", cls.max_file_mb),
             embed_batch=_env_int("RAG_EMBED_BATCH", cls.embed_batch),
+            fusion=env.get("RAG_FUSION", "").strip() or cls.fusion,
+            dense_weight=float(env.get("RAG_DENSE_WEIGHT", "").strip() or cls.dense_weight),
         )
         return replace(s, **overrides)
 

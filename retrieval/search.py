@@ -33,7 +33,7 @@ EMPTY_INDEX_MESSAGE = "색인된 문서가 없습니다. 먼저 문서 페이지
 class FusionConfig:
     """How dense and lexical candidates are combined (chosen by measurement, see README)."""
 
-    method: str = "score"  # "score" (min-max normalised weighted sum) or "rrf"
+    method: str = "zscore"  # "zscore" or "minmax" (normalised weighted sum), or "rrf"
     dense_weight: float = 0.3
     rrf_k: int = 60
     pool: int = 50  # candidates taken from each retriever
@@ -43,6 +43,11 @@ class FusionConfig:
 def _minmax(x: np.ndarray) -> np.ndarray:
     lo, hi = float(x.min()), float(x.max())
     return (x - lo) / (hi - lo) if hi > lo else np.ones_like(x)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
 
 
 def _top(scores: np.ndarray, mask: np.ndarray | None, k: int) -> np.ndarray:
@@ -82,11 +87,15 @@ class Searcher:
     @classmethod
     def from_services(cls, store: Store, embedder: Embedder, settings: Settings | None = None,
                       reranker=None) -> Searcher:
-        if reranker is None and settings is not None:
+        if settings is None:
+            return cls(store, embedder, reranker)
+        if reranker is None:
             from retrieval.rerank import load_reranker
 
             reranker = load_reranker(settings, embedder)
-        return cls(store, embedder, reranker)
+        if settings.fusion not in ("zscore", "minmax", "rrf"):
+            raise SearchInputError(f"RAG_FUSION은 zscore, minmax, rrf 중 하나여야 합니다: {settings.fusion}")
+        return cls(store, embedder, reranker, FusionConfig(settings.fusion, settings.dense_weight))
 
     def search(self, query: str, k: int = 10, *, domains: Sequence[str] = (), doc_ids: Sequence[str] = (),
                mode: str = "hybrid", rerank: bool = True) -> SearchResult:
@@ -195,7 +204,8 @@ class Searcher:
             miss = f.pool + 1
             scores = np.asarray([1 / (f.rrf_k + dr.get(i, miss)) + 1 / (f.rrf_k + lr.get(i, miss)) for i in cand])
         else:
-            scores = f.dense_weight * _minmax(dense[cand]) + (1 - f.dense_weight) * _minmax(lexical[cand])
+            norm = _zscore if f.method == "zscore" else _minmax
+            scores = f.dense_weight * norm(dense[cand]) + (1 - f.dense_weight) * norm(lexical[cand])
         order = np.argsort(-scores, kind="stable")
         return cand[order], scores[order]
 
