@@ -36,7 +36,7 @@ class Settings:
     chroma_host: str = ""  # RAG_CHROMA_HOST: "host:port" of a `chroma run` server; empty = embedded
     collection: str = "korean_docs"  # RAG_COLLECTION
     max_file_mb: int = 200  # RAG_MAX_FILE_MB: larger files are refused
-    embed_batch: int = 8  # RAG_EMBED_BATCH
+    embed_batch_tokens: int = 4096  # RAG_EMBED_BATCH_TOKENS: padded tokens per embedding batch
     fusion: str = "zscore"  # RAG_FUSION: "zscore", "minmax" or "rrf"
     dense_weight: float = 0.3  # RAG_DENSE_WEIGHT: weight of the dense side in score fusion
 
@@ -52,7 +52,7 @@ class Settings:
             chroma_host=env.get("RAG_CHROMA_HOST", "").strip(),
             collection=env.get("RAG_COLLECTION", "").strip() or cls.collection,
             max_file_mb=_env_int("RAG_MAX_FILE_MB", cls.max_file_mb),
-            embed_batch=_env_int("RAG_EMBED_BATCH", cls.embed_batch),
+            embed_batch_tokens=_env_int("RAG_EMBED_BATCH_TOKENS", cls.embed_batch_tokens),
             fusion=env.get("RAG_FUSION", "").strip() or cls.fusion,
             dense_weight=float(env.get("RAG_DENSE_WEIGHT", "").strip() or cls.dense_weight),
         )

@@ -133,7 +133,7 @@ class Embedder:
     def from_settings(cls, settings: Settings) -> Embedder:
         model, choice = resolve_model(settings)
         log.info("embedding model: %s (%s) - %s", choice.model_id, choice.source, choice.reason)
-        return cls(model, choice)
+        return cls(model, choice, settings.embed_batch_tokens)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` alone (no prefix, no special tokens)."""
