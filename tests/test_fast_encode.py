@@ -1,0 +1,95 @@
+"""docqa.fast_encode against the plain fp32 sentence-transformers output of the real offline model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from docqa.fast_encode import bf16_is_fast, encode, prepare
+
+PASSAGES = [
+    "연차 유급휴가는 1년간 80퍼센트 이상 출근한 근로자에게 15일이 주어지며, 3년 이상 계속 근로한 경우 "
+    "최초 1년을 초과하는 계속 근로 연수 매 2년에 대하여 1일을 가산한 유급휴가를 주어야 한다.",
+    "안구건조증은 눈물이 부족하거나 눈물막이 불안정해 눈이 뻑뻑하고 이물감이 느껴지는 질환이다. "
+    "실내 습도를 유지하고 장시간 화면을 볼 때는 자주 눈을 깜빡이며 인공눈물을 사용하는 것이 도움이 된다.",
+    "지방은행이 시중은행으로 전환하려면 은행법에 따른 인가를 다시 받아야 하며, 금융위원회는 자본금, "
+    "대주주 적격성, 사업계획의 타당성 등을 심사한다.",
+    "라이브커머스는 실시간 동영상 스트리밍으로 상품을 소개하고 판매하는 방식으로, 중국에서는 "
+    "2020년 이후 시장 규모가 빠르게 커졌다.",
+]
+ENGLISH = [
+    "The central bank kept the base rate unchanged and said inflation is expected to slow gradually.",
+    "Colorectal cancer screening with a stool test every year or a colonoscopy every ten years is recommended "
+    "for adults aged 45 to 75.",
+]
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    env = os.environ.get("RAG_TEST_MODEL_DIR")
+    if env:
+        return Path(env)
+    from docqa.offline_model import build_offline_model
+
+    return build_offline_model(tmp_path_factory.mktemp("fast-encode") / "offline-e5")
+
+
+@pytest.fixture(scope="session")
+def plain(model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(model_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def fast(model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    return prepare(SentenceTransformer(str(model_dir), device="cpu"))
+
+
+def test_prepare_uses_bf16_when_the_cpu_has_it(fast):
+    expected = torch.bfloat16 if bf16_is_fast() else torch.float32
+    assert fast[0].auto_model.dtype == expected
+
+
+def test_agrees_with_plain_fp32_encode(plain, fast):
+    long_text = " ".join(PASSAGES * 12)  # > 512 tokens: both sides truncate at 512
+    texts = PASSAGES + ENGLISH + [long_text, "짧은 문장"]
+    for prefix in ("passage: ", "query: "):
+        reference = plain.encode(texts, prompt=prefix, batch_size=8, convert_to_numpy=True)
+        got = encode(fast, texts, prefix)
+        assert got.dtype == np.float32 and got.shape == reference.shape
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        cosines = (got * reference).sum(axis=1)
+        assert cosines.min() >= 0.99, cosines
+
+
+def test_output_is_in_input_order_across_batches(fast):
+    texts = [PASSAGES[0], "짧은 질문", PASSAGES[2] * 3, ENGLISH[0], PASSAGES[1] * 2, "네", PASSAGES[3]]
+    seen: list[int] = []
+    together = encode(fast, texts, "passage: ", batch_tokens=256, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == len(texts) and len(seen) > 1
+    for i, text in enumerate(texts):
+        alone = encode(fast, [text], "passage: ")[0]
+        assert float(together[i] @ alone) >= 0.999, (i, text[:20])
+
+
+def test_korean_query_ranks_the_right_passage_first(fast):
+    passages = encode(fast, PASSAGES, "passage: ")
+    questions = {
+        "3년 이상 근무한 직원의 연차휴가는 며칠인가요?": 0,
+        "눈이 뻑뻑할 때 어떻게 관리하나요?": 1,
+        "지방은행이 시중은행으로 바뀔 때 필요한 절차는?": 2,
+    }
+    for question, expected in questions.items():
+        query = encode(fast, [question], "query: ")[0]
+        assert int(np.argmax(passages @ query)) == expected, question
+
+
+def test_empty_input(fast):
+    assert encode(fast, [], "passage: ").shape == (0, 384)
