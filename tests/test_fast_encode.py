@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from docqa.fast_encode import bf16_is_fast, encode, prepare
+from docqa.fast_encode import ThreadPolicy, bf16_is_fast, encode, prepare
 
 PASSAGES = [
     "연차 유급휴가는 1년간 80퍼센트 이상 출근한 근로자에게 15일이 주어지며, 3년 이상 계속 근로한 경우 "
@@ -93,3 +93,26 @@ def test_korean_query_ranks_the_right_passage_first(fast):
 
 def test_empty_input(fast):
     assert encode(fast, [], "passage: ").shape == (0, 384)
+
+
+def test_thread_policy_follows_the_faster_thread_count():
+    policy = ThreadPolicy()
+    assert policy.choose(2, 20) == 1  # a query-sized batch always runs on one thread
+    speed = {2: 100.0, 1: 60.0}  # idle machine: two threads win
+
+    def run(batches: int) -> list[int]:
+        used = []
+        for _ in range(batches):
+            threads = policy.choose(2, 4000)
+            policy.record(threads, speed[threads], 1.0)
+            used.append(threads)
+        return used
+
+    used = run(20)
+    assert used[:2] == [2, 1] and used.count(1) <= 3 and policy.current == 2
+    speed[2] = 15.0  # the machine got busy: the 2-thread barrier stalls
+    used = run(10)
+    assert policy.current == 1 and used[-5:] == [1] * 5
+    speed[2] = 100.0  # idle again: a later probe switches back
+    run(80)
+    assert policy.current == 2
