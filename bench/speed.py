@@ -59,17 +59,25 @@ def _quality(questions: Sequence[dict], rankings: Sequence[list]) -> dict | None
 
 
 # --------------------------------------------------------------------------- workers
-def worker_ours(spec: dict) -> dict:
-    """Product ingest into the (empty) spec store, then every question through Searcher.search()."""
-    t_start = _process_start()
+def _open_spec_store(spec: dict) -> tuple:
+    """(embedder, settings, store, import_s, model_load_s, store_open_s) for a worker's spec."""
     t0 = time.perf_counter()
-    from bench.quality import _open, _searcher, _store_settings, load_embedder_timed
-    from ingest.pipeline import Ingestor
+    from bench.quality import _open, _store_settings, load_embedder_timed
 
     import_s = time.perf_counter() - t0
     embedder, overrides, model_s = load_embedder_timed(Path(spec["cache"]), spec.get("embed_model"))
     settings = _store_settings(Path(spec["store"]), overrides, spec.get("chunk_tokens"), spec.get("chunk_overlap"))
     store, open_s = _open(settings, embedder)
+    return embedder, settings, store, import_s, model_s, open_s
+
+
+def worker_ours(spec: dict) -> dict:
+    """Product ingest into the (empty) spec store, then every question through Searcher.search()."""
+    t_start = _process_start()
+    from bench.quality import _searcher
+    from ingest.pipeline import Ingestor
+
+    embedder, settings, store, import_s, model_s, open_s = _open_spec_store(spec)
     ingestor = Ingestor(store, embedder, settings)
     files = spec["files"]
     domains = {f["path"]: f["domain"] for f in files}
@@ -118,13 +126,9 @@ def worker_ours(spec: dict) -> dict:
 def worker_cold(spec: dict) -> dict:
     """A fresh process over the store `ours` built: start to first answer."""
     t_start = _process_start()
-    t0 = time.perf_counter()
-    from bench.quality import _open, _searcher, _store_settings, load_embedder_timed
+    from bench.quality import _searcher
 
-    import_s = time.perf_counter() - t0
-    embedder, overrides, model_s = load_embedder_timed(Path(spec["cache"]), spec.get("embed_model"))
-    settings = _store_settings(Path(spec["store"]), overrides, spec.get("chunk_tokens"), spec.get("chunk_overlap"))
-    store, open_s = _open(settings, embedder)
+    embedder, settings, store, import_s, model_s, open_s = _open_spec_store(spec)
     searcher, searcher_s = _searcher(store, embedder, settings)
     t0 = time.perf_counter()
     result = searcher.search(spec["questions"][0]["question"], K)
