@@ -23,7 +23,7 @@ class Block:
 class Page:
     """One physical page. number is 1-based.
 
-    status: "ok", "empty" (no text at all), "scanned" (images, no text layer),
+    status: "ok", "empty" (no text at all), "scanned" (images or outlined glyphs, no text layer),
     or "garbled" (a text layer of private-use glyphs, replacement chars, CID noise).
     Only "ok" pages are indexed.
     """
