@@ -6,11 +6,12 @@ import logging
 
 import streamlit as st
 
+from bench import indexed
 from bench.common import DEFAULT_LABELS
 from bench.labels import LabelError, read_rows
 from bench.metrics import METRICS
 from bench.quality import CONFIGS
-from pages import common, evalglue
+from pages import common
 from pages.render import md
 
 common.ensure_routed()
@@ -87,7 +88,7 @@ config = st.selectbox("검색 방식", configs, format_func=CONFIG_NAMES.get,
 if st.button("평가 실행", type="primary", icon=":material/analytics:", disabled=source == UPLOAD and upload is None):
     try:
         if source == UPLOAD:
-            rows, label_source = evalglue.read_label_csv(upload.getvalue()), upload.name
+            rows, label_source = indexed.read_label_csv(upload.getvalue()), upload.name
         else:
             rows, label_source = read_rows(DEFAULT_LABELS), DEFAULT_LABELS.name
     except LabelError as err:
@@ -98,7 +99,7 @@ if st.button("평가 실행", type="primary", icon=":material/analytics:", disab
         st.error("CSV를 읽을 수 없습니다. UTF-8 또는 CP949(엑셀)로 저장된 파일인지 확인하세요.")
         st.stop()
     with st.spinner(f"{len(rows)}개 질문으로 검색하는 중입니다…"):
-        run = evalglue.evaluate_index(svc.searcher, svc.embedder, svc.settings, rows, svc.store.documents(),
+        run = indexed.evaluate_index(svc.searcher, svc.embedder, svc.settings, rows, svc.store.documents(),
                                       config, label_source)
     st.session_state["eval_run"] = {**run, "config_key": config}
 
