@@ -143,10 +143,12 @@ class Embedder:
         """Tokens the model sees for a passage: prefix + text + <s> and </s>."""
         return len(self.tokenizer(self.passage_prefix + text.strip())["input_ids"])
 
-    def embed_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def embed_passages(self, texts: list[str], progress: Callable[[int], None] | None = None,
+                       max_tokens: int = MAX_TOKENS) -> np.ndarray:
+        """`passage: ` embeddings; texts beyond `max_tokens` (with prefix and special tokens) are truncated."""
         with self._lock:
             return fast_encode.encode(self.model, [t.strip() for t in texts], self.passage_prefix,
-                                      batch_tokens=self.batch_tokens, progress=progress)
+                                      batch_tokens=self.batch_tokens, progress=progress, max_tokens=max_tokens)
 
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:

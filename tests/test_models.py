@@ -47,6 +47,14 @@ def test_embeddings_are_normalised_and_prefixed(embedder):
     assert embedder.passage_tokens("") == len(embedder.tokenizer("passage: ")["input_ids"])
 
 
+def test_passages_can_be_truncated_to_a_token_budget(embedder):
+    head = "국가재정운용계획은 중기 재정 운용 방향과 분야별 재원 배분 계획을 담는다. " * 4
+    a, b, c = embedder.embed_passages([head + "첫째 꼬리 문장.", head + "전혀 다른 꼬리 문장.", head], max_tokens=24)
+    assert np.allclose(a, b, atol=1e-6) and np.allclose(a, c, atol=1e-6)  # only the first 24 tokens count
+    full = embedder.embed_passages([head + "첫째 꼬리 문장.", head + "전혀 다른 꼬리 문장."])
+    assert not np.allclose(full[0], full[1], atol=1e-3)
+
+
 def test_fallback_is_chosen_offline_and_says_why(embedder, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
