@@ -25,7 +25,7 @@ from docqa.types import FileResult
 from ingest.pipeline import STAGE_LABELS, Ingestor, Progress
 from pages import render
 from pages.render import md
-from retrieval.rerank import load_reranker
+from retrieval.rerank import SentenceReranker, load_reranker
 from retrieval.search import Searcher
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _services(key: str, _settings: Settings) -> Services:
     embedder = embedder_for(_settings)
     store = open_store(_settings, embedder)
     reranker = _reranker((_settings.reranker, *_embedder_key(_settings)), _settings, embedder)
-    searcher = Searcher(store, embedder, reranker)
+    searcher = Searcher.from_services(store, embedder, _settings, reranker=reranker)
     return Services(_settings, embedder, store, searcher, Ingestor(store, embedder, _settings))
 
 
@@ -175,9 +175,12 @@ def sidebar() -> None:
         if choice.is_fallback:
             st.caption(":material/warning: 설정한 모델 대신 오프라인 대체 모델을 쓰고 있습니다.")
         if svc is not None and svc.searcher.reranker is not None:
-            st.markdown(f"**재순위 모델**  \n{md(svc.searcher.reranker.name)}")
+            reranker = svc.searcher.reranker
+            st.markdown(f"**재순위 모델**  \n{md(reranker.name)}")
+            if isinstance(reranker, SentenceReranker):
+                st.caption("교차 인코더가 없어, 임베딩 모델로 후보의 핵심 문장을 다시 비교합니다 (오프라인).")
         else:
-            st.markdown("**재순위 모델**  \n없음 (오프라인: 하이브리드 점수 순)")
+            st.markdown("**재순위 모델**  \n없음 (하이브리드 점수 순)")
         if settings.chroma_host:
             st.markdown(f"**저장소**  \nChroma 서버 · {md(settings.chroma_host)}")
         else:

@@ -10,6 +10,8 @@ from functools import cache
 import numpy as np
 from scipy import sparse
 
+from docqa.text import split_sentences
+
 log = logging.getLogger(__name__)
 
 CONTENT_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "SL", "SN", "SH", "XR", "VV", "VA"})
@@ -47,6 +49,29 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 def lexical_text(chunk) -> str:
     """What BM25 indexes for a passage: its section heading and its text."""
     return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+
+
+def ranked_sentences(text: str, weights: dict[str, float]) -> list[tuple[int, str, float]]:
+    """(position, sentence, idf-weighted query-morpheme match) for the sentences of `text`, best
+    first, ties in text order.
+
+    Morphemes are matched as substrings of the sentence: nouns, numbers and roots appear
+    verbatim in Korean text, and this keeps the step to about a millisecond per query.
+    """
+    sentences = [s for s in split_sentences(text) if len(s) > 1]
+    scored = [(i, s, sum(w for t, w in weights.items() if t in s.lower())) for i, s in enumerate(sentences)]
+    return sorted(scored, key=lambda x: -x[2])
+
+
+def key_sentences(texts: Sequence[str], terms: set[str], idf, n: int = 2) -> list[tuple[str, ...]]:
+    """For each text, the `n` sentences holding the most (idf-weighted) query morphemes, in text order."""
+    weights = {t: idf(t) for t in terms}
+    out = []
+    for text in texts:
+        ranked = ranked_sentences(text, weights)
+        best = sorted((i, s) for i, s, score in ranked[:n] if score > 0) or sorted((i, s) for i, s, _ in ranked)[:1]
+        out.append(tuple(s for _, s in best))
+    return out
 
 
 class BM25:

@@ -17,10 +17,9 @@ from docqa.config import Settings
 from docqa.errors import SearchInputError
 from docqa.models import Embedder
 from docqa.store import Store
-from docqa.text import split_sentences
 from docqa.types import Chunk, Hit, SearchResult
 from retrieval.index import DerivedIndex, Snapshot
-from retrieval.lexical import tokenize
+from retrieval.lexical import key_sentences, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,6 @@ class FusionConfig:
     dense_weight: float = 0.3
     rrf_k: int = 60
     pool: int = 50  # candidates taken from each retriever
-    rerank_top: int = 30  # fused candidates handed to the reranker
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
@@ -58,22 +56,6 @@ def _top(scores: np.ndarray, mask: np.ndarray | None, k: int) -> np.ndarray:
         return np.empty(0, dtype=int)
     idx = np.argpartition(-scores, k - 1)[:k]
     return idx[np.argsort(-scores[idx], kind="stable")]
-
-
-def key_sentences(texts: Sequence[str], terms: set[str], idf, n: int = 2) -> list[tuple[str, ...]]:
-    """For each text, the `n` sentences holding the most (idf-weighted) query morphemes, in text order.
-
-    Morphemes are matched as substrings of the sentence: nouns, numbers and roots appear
-    verbatim in Korean text, and this keeps the stage to about a millisecond.
-    """
-    weights = {t: idf(t) for t in terms}
-    out = []
-    for text in texts:
-        sentences = [s for s in split_sentences(text) if len(s) > 1]
-        scores = [sum(w for t, w in weights.items() if t in s.lower()) for s in sentences]
-        best = sorted(sorted(range(len(scores)), key=lambda i: -scores[i])[:n])
-        out.append(tuple(sentences[i] for i in best if scores[i] > 0) or tuple(sentences[:1]))
-    return out
 
 
 class Searcher:
@@ -160,12 +142,7 @@ class Searcher:
 
         if rerank and self.reranker is not None and mode == "hybrid":
             t0 = time.perf_counter()
-            top = max(k * 2, self.fusion.rerank_top)
-            cand, fused = cand[:top], fused[:top]
-            new = np.asarray(self.reranker.rerank(query, query_terms, [snap.chunks[i] for i in cand], fused),
-                             dtype=np.float64)
-            order = np.argsort(-new, kind="stable")
-            cand, fused = cand[order], new[order]
+            cand, fused = self._rerank(query, snap, cand, fused, query_terms, qvec)
             timings["rerank"] = (time.perf_counter() - t0) * 1000
             stages.append(f"rerank:{self.reranker.name}")
 
@@ -173,6 +150,19 @@ class Searcher:
         hits = self._cite(snap, cand, fused, k, set(query_terms), ranks)
         timings["cite"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query, tuple(hits), timings, tuple(stages), " ".join(notes))
+
+    def _rerank(self, query: str, snap: Snapshot, cand: np.ndarray, fused: np.ndarray, terms: list[str],
+                qvec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reorder the reranker's `top` candidates by its scores; the rest follow in fused order,
+        with scores shifted below the reranked ones."""
+        n = self.reranker.top
+        head = np.asarray(self.reranker.rerank(query, [snap.chunks[i] for i in cand[:n]], fused[:n], terms=terms,
+                                               idf=snap.bm25.idf_of, query_vector=qvec), dtype=np.float64)
+        order = np.argsort(-head, kind="stable")
+        tail = np.asarray(fused[n:], dtype=np.float64)
+        if len(tail):
+            tail = tail - tail.max() + head.min() - 1e-3
+        return np.concatenate([cand[:n][order], cand[n:]]), np.concatenate([head[order], tail])
 
     @staticmethod
     def _mask(snap: Snapshot, domains: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray | None:
