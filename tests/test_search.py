@@ -7,6 +7,7 @@ import pytest
 from docqa.config import Settings
 from docqa.services import open_store
 from ingest.pipeline import Ingestor
+from retrieval.rerank import SentenceReranker
 from retrieval.search import Searcher
 from tests.conftest import eval_pdf
 
@@ -40,6 +41,18 @@ def test_each_mode_finds_the_right_document(indexed, mode):
     expected = {"dense": ("dense",), "lexical": ("lexical",), "hybrid": ("dense", "lexical", "fusion")}[mode]
     assert result.stages == expected
     assert all(stage in result.timings_ms for stage in expected if stage != "fusion")
+
+
+def test_the_offline_sentence_reranker_reorders_the_fused_head_only(indexed, embedder):
+    store, plain = indexed
+    reranked = Searcher(store, embedder, SentenceReranker(embedder))
+    question = "지방은행이 시중은행으로 전환할 때 인가 방식은 무엇인가?"
+    before, after = plain.search(question, k=20), reranked.search(question, k=20)
+    assert after.stages == ("dense", "lexical", "fusion", "rerank:sentence-e5") and after.timings_ms["rerank"] > 0
+    ids = [[h.chunk.chunk_id for h in r.hits] for r in (before, after)]
+    assert set(ids[1][:10]) == set(ids[0][:10]) and ids[1][10:] == ids[0][10:]
+    assert after.hits[0].chunk.file_name == DOCS["finance"][0]
+    assert all(a.score >= b.score for a, b in zip(after.hits, after.hits[1:]))
 
 
 def test_hits_are_cited_with_page_rects_and_key_sentences(indexed):
