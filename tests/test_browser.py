@@ -94,7 +94,7 @@ def new_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1360, "height": 900}, locale="ko-KR")
     page.set_default_timeout(SLOW)
     page.goto(url)
-    page.locator("[data-testid=stSidebar]").get_by_text("임베딩 모델").wait_for()  # models loaded
+    page.locator("[data-testid=stSidebar]").get_by_text("임베딩 모델", exact=True).wait_for()  # models loaded
     return page
 
 
@@ -188,5 +188,5 @@ def test_corrupt_file_fails_alone_while_another_session_uploads_and_asks(server,
     box.press("Enter")
     expect(b.locator(".st-key-card_1")).to_contain_text("상생금융")  # indexed by the other session
     a.reload()
-    expect(a.locator("[data-testid=stSidebar]").get_by_text("임베딩 모델")).to_be_visible()
+    expect(a.locator("[data-testid=stSidebar]").get_by_text("임베딩 모델", exact=True)).to_be_visible()
     assert sidebar_count(a, "문서") == before + 2  # nothing lost, the corrupt file not added
