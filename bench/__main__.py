@@ -1,4 +1,4 @@
-"""`python -m bench quality|autorag|speed`: retrieval quality and speed over ../shared/eval."""
+"""`python -m bench quality|autorag|speed|rerank-cost`: retrieval quality and speed over ../shared/eval."""
 
 from __future__ import annotations
 
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-plain", action="store_true", help="skip the llama-index baseline")
     s.add_argument("--keep", action="store_true", help="keep the temporary store and worker outputs")
     _common(s)
+
+    r = sub.add_parser("rerank-cost", help="cost per candidate of the sentence reranker and of a cross-encoder "
+                                           "of the default's architecture (random weights)")
+    r.add_argument("--questions", type=int, default=3, help="questions timed with the cross-encoder (slow)")
+    r.add_argument("--json", type=Path, help="write the results here")
+    r.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cache folder (the quality run's index is reused)")
 
     w = sub.add_parser("_worker", help=argparse.SUPPRESS)
     w.add_argument("role", choices=["ours", "cold", "plain"])
@@ -147,6 +153,21 @@ def _speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rerank_cost(args: argparse.Namespace) -> int:
+    from bench import quality as qm
+    from bench.rerank_cost import cost_table, run_rerank_cost
+
+    embedder, overrides, _ = qm.load_embedder_timed(args.cache, None)
+    prep = qm.prepare_pdf_corpus(DEFAULT_PDFS, [DEFAULT_LABELS], embedder, overrides, cache=args.cache, store=None,
+                                 limit=None, chunk_tokens=None, chunk_overlap=None)
+    rows = run_rerank_cost(prep, embedder, args.questions)
+    print(f"## Reranking cost: {DEFAULT_PDFS} ({len(prep.questions)} questions, all 54 PDFs indexed)\n")
+    print(cost_table(rows))
+    if args.json:
+        write_json(args.json, rows)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -161,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "speed":
             return _speed(args)
+        if args.command == "rerank-cost":
+            return _rerank_cost(args)
         return _quality(args, autorag=args.command == "autorag")
     except (DocQAError, LabelError) as exc:  # a store built with other settings, an unusable label file
         log.error("%s", exc)

@@ -315,3 +315,28 @@ def test_cli_parses_the_documented_commands():
     assert args.dir == Path("d")
     args = parser.parse_args(["speed", "--pdfs", "p", "--labels", "q.csv", "--json", "o.json", "-v"])
     assert args.verbose is True and args.labels == [Path("q.csv")]
+    args = parser.parse_args(["rerank-cost", "--questions", "2", "--json", "o.json"])
+    assert args.command == "rerank-cost" and args.questions == 2
+
+
+def test_rerank_cost_times_the_stage_through_search(tmp_path, embedder):
+    """Real store, real model, the shipped sentence reranker; only the timing bookkeeping is checked."""
+    from types import SimpleNamespace
+
+    from bench.rerank_cost import _time_stage, cost_table
+    from docqa.config import Settings
+    from docqa.services import open_store
+    from ingest.pipeline import Ingestor
+    from retrieval.rerank import SentenceReranker
+    from retrieval.search import Searcher
+    from tests import pdfs
+
+    settings = Settings(data_dir=tmp_path, reranker="none")
+    store = open_store(settings, embedder)
+    texts = [f"{i}번 저수지의 저수율은 {50 + i}퍼센트이다." for i in range(12)]
+    Ingestor(store, embedder, settings).ingest([(f"{i}.pdf", pdfs.korean_pdf([t])) for i, t in enumerate(texts)])
+    questions = [SimpleNamespace(question="저수지 저수율"), SimpleNamespace(question="3번 저수지")]
+    row = _time_stage(Searcher(store, embedder), SentenceReranker(embedder), questions, ())
+    assert row["name"] == "sentence-e5" and row["questions"] == 2 and row["candidates"] == 10
+    assert 0 < row["per_candidate_p50_ms"] * 10 <= row["stage_p95_ms"] * 1.0001
+    assert "| sentence-e5 | 10 | 2 |" in cost_table([row])
