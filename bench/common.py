@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,11 @@ class CorpusFile:
     size: int
 
 
-def relative_domain(rel: str) -> str:
-    """The first folder under the corpus root, "" for a file at the top."""
-    parts = PurePosixPath(rel).parts
-    return parts[0] if len(parts) > 1 else ""
-
-
 def collect_corpus(root: Path, limit: int | None = None,
                    suffixes: Sequence[str] = CORPUS_SUFFIXES) -> list[CorpusFile]:
     """Files under `root` (recursive, sorted by relative path), the first `limit` of them."""
-    from ingest.pipeline import doc_id_of
+    from bench.labels import folder_domain
+    from ingest.parse import doc_id_of
 
     files = sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes),
                    key=lambda p: p.relative_to(root).as_posix())
@@ -51,7 +46,7 @@ def collect_corpus(root: Path, limit: int | None = None,
     for p in files:
         data = p.read_bytes()
         rel = p.relative_to(root).as_posix()
-        out.append(CorpusFile(p, rel, doc_id_of(data), relative_domain(rel), len(data)))
+        out.append(CorpusFile(p, rel, doc_id_of(data), folder_domain(rel), len(data)))
     return out
 
 
@@ -96,6 +91,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_json(path: Path, value: object) -> None:

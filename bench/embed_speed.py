@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PDFS = ROOT.parent / "shared" / "eval" / "pdfs"
+from bench.common import DEFAULT_PDFS, PROJECT_ROOT, peak_rss_mb
+
 BASELINE = "st-fp32-b8"
 QUERIES = [
     "지방은행이 시중은행으로 전환하려면 어떤 인가 절차를 거쳐야 하나요?",
@@ -77,10 +76,6 @@ def load_pieces(pdfs: Path, n: int, model_dir: Path, seed: int = 0) -> list[str]
                 pieces.append(piece)
     rng.shuffle(pieces)
     return pieces[:n]
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> dict:
@@ -145,7 +140,7 @@ def run_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> di
         n=len(texts),
         query_ms_p50=float(np.median(latencies[3:])),
         query_ms_max=float(np.max(latencies[3:])),
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=peak_rss_mb(),
         threads=(
             f"auto:{fast_encode.POLICY.current}"
             if name not in LIBRARY_PATHS and torch.get_num_threads() > 1 and fast_encode.POLICY.fixed is None
@@ -235,7 +230,7 @@ def _measure(name: str, work: Path, model_dir: Path, repeat: int, lengths: list[
         "--repeat",
         str(repeat),
     ]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"{name}: failed\n{done.stderr[-2000:]}")
         return None

@@ -7,12 +7,12 @@ and hands the result to the very same `bench.quality.evaluate`. No Streamlit her
 
 from __future__ import annotations
 
-import tempfile
+import io
 import unicodedata
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
-from bench.labels import Excluded, folder_domain, parse_pages, read_rows
+from bench.labels import Excluded, folder_domain, parse_pages, parse_rows
 from bench.quality import EvalQuestion, Prepared, evaluate
 from docqa.types import DocumentInfo
 
@@ -28,10 +28,7 @@ def read_label_csv(data: bytes) -> list[dict[str, str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp949")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "labels.csv"
-        path.write_text(text, encoding="utf-8")
-        return read_rows(path)
+    return parse_rows(io.StringIO(text, newline=""), "labels.csv")
 
 
 def questions_for_index(rows: Sequence[dict[str, str]], documents: Sequence[DocumentInfo],

@@ -74,14 +74,19 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     """Rows of one label CSV (UTF-8, BOM tolerated); raises LabelError when a required column is missing."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            missing = [c for c in REQUIRED if c not in columns]
-            if missing:
-                raise LabelError(f"{path}: missing column(s) {', '.join(missing)} (have {', '.join(columns)})")
-            return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+            return parse_rows(f, str(path))
     except OSError as exc:
         raise LabelError(f"{path}: {exc}") from exc
+
+
+def parse_rows(lines: Iterable[str], name: str) -> list[dict[str, str]]:
+    """Rows of label CSV text, values stripped; raises LabelError when a required column is missing."""
+    reader = csv.DictReader(lines)
+    columns = [c.strip() for c in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise LabelError(f"{name}: missing column(s) {', '.join(missing)} (have {', '.join(columns)})")
+    return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
 
 
 def load_labels(paths: Iterable[Path], root: Path,

@@ -23,7 +23,7 @@ from bench.common import (
     pdf_page_count,
     store_name,
 )
-from bench.labels import Excluded, load_labels
+from bench.labels import Excluded, folder_domain, load_labels
 from bench.metrics import METRICS, PageKey, QuestionScore, aggregate, percentile, rank_pages
 
 log = logging.getLogger(__name__)
@@ -191,9 +191,7 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
 
 
 def _domain_of(src, root: Path) -> str:
-    from bench.common import relative_domain
-
-    return relative_domain(Path(src).relative_to(root).as_posix()) if isinstance(src, Path) else ""
+    return folder_domain(Path(src).relative_to(root).as_posix()) if isinstance(src, Path) else ""
 
 
 def restrict_to_corpus(questions: Sequence, corpus: Sequence[CorpusFile]) -> tuple[list, list[Excluded]]:
@@ -232,7 +230,7 @@ def autorag_documents(corpus_rows: Sequence[tuple[str, str]]) -> tuple[list, dic
         domain, name = domain.strip(), name.strip()
         file_name = name if names[name] == 1 else f"{domain} - {name}"  # the ingestor replaces same-named docs
         numbers = sorted(pages)
-        # same form as ingest.pipeline.doc_id_of, over the document key and its page texts
+        # same form as ingest.parse.doc_id_of, over the document key and its page texts
         doc_id = hashlib.sha256("\x00".join([doc, *(pages[n] for n in numbers)]).encode("utf-8")).hexdigest()[:32]
         page_objs = tuple(
             Page(n, pages[n], (Block(pages[n], (0, 0, 0, 0)),), 0, 0, "ok" if pages[n].strip() else "empty")

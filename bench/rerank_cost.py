@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.common import markdown_table
 from bench.metrics import percentile
 
 BGE_RERANKER_V2_M3 = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
@@ -66,9 +67,7 @@ def run_rerank_cost(prep, embedder, questions: int) -> list[dict]:
 
 
 def cost_table(rows: Sequence[dict]) -> str:
-    lines = ["| reranker | candidates | questions | stage p50 / p95 (ms) | per candidate p50 (ms) |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['candidates']} | {r['questions']} | "
-                     f"{r['stage_p50_ms']:,.0f} / {r['stage_p95_ms']:,.0f} | {r['per_candidate_p50_ms']:,.1f} |")
-    return "\n".join(lines)
+    return markdown_table(
+        ["reranker", "candidates", "questions", "stage p50 / p95 (ms)", "per candidate p50 (ms)"],
+        [[r["name"], r["candidates"], r["questions"], f"{r['stage_p50_ms']:,.0f} / {r['stage_p95_ms']:,.0f}",
+          f"{r['per_candidate_p50_ms']:,.1f}"] for r in rows])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import PROJECT_ROOT, collect_corpus, markdown_table, pdf_page_count, write_json
+from bench.common import PROJECT_ROOT, collect_corpus, markdown_table, pdf_page_count, peak_rss_mb, write_json
 from bench.labels import load_labels, read_rows
 from bench.metrics import QuestionScore, aggregate, percentile, rank_pages
 
@@ -38,10 +37,6 @@ def _process_start() -> float:
     import psutil
 
     return psutil.Process().create_time()
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _latency_summary(latencies: Sequence[float], stage_ms: dict[str, list[float]]) -> dict:
@@ -112,7 +107,7 @@ def worker_ours(spec: dict) -> dict:
         "chunks": chunks,
         "tokens": report.tokens,
         "failed_files": failed,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "first_query_ms": first_query_ms,
         **_latency_summary(latencies, stage_ms),
         "search_stages": sorted(stages),
@@ -137,7 +132,7 @@ def worker_cold(spec: dict) -> dict:
     result = searcher.search(spec["questions"][0]["question"], K)
     first_ms = (time.perf_counter() - t0) * 1000
     cold = time.time() - t_start
-    return {"cold_start_s": cold, "answered": bool(result.hits), "peak_rss_mb": _peak_rss_mb(),
+    return {"cold_start_s": cold, "answered": bool(result.hits), "peak_rss_mb": peak_rss_mb(),
             "stages": {"import_s": import_s, "model_load_s": model_s, "store_open_s": open_s,
                        "searcher_init_s": searcher_s, "first_query_ms": first_ms}}
 
@@ -187,7 +182,7 @@ def worker_plain(spec: dict) -> dict:
         latencies.append((time.perf_counter() - t0) * 1000)
         rankings.append(rank_pages((doc_ids[n.node.metadata["file_name"]], (int(n.node.metadata["page_label"]),))
                                    for n in got))
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
 
     from llama_index.core.schema import MetadataMode
 

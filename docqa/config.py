@@ -30,7 +30,7 @@ class Settings:
 
     data_dir: Path = field(default_factory=_default_data_dir)
     embed_model: str = DEFAULT_EMBED_MODEL  # RAG_EMBED_MODEL: hub id or local folder
-    reranker: str = DEFAULT_RERANKER  # RAG_RERANKER: hub id, local folder, "auto" or "none"
+    reranker: str = DEFAULT_RERANKER  # RAG_RERANKER: hub id, local folder, "sentence" or "none"
     chunk_tokens: int = 320  # RAG_CHUNK_TOKENS: max tokens per chunk incl. "passage: " and specials
     chunk_overlap: int = 48  # RAG_CHUNK_OVERLAP: tokens repeated from the previous chunk
     chroma_host: str = ""  # RAG_CHROMA_HOST: "host:port" of a `chroma run` server; empty = embedded

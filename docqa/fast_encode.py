@@ -1,6 +1,6 @@
 """Fast CPU embedding for sentence-transformers BERT-style models.
 
-Two things pay off on the target CPU (2 cores with AMX/AVX512-BF16):
+What pays off on the target CPU (2 cores with AMX/AVX512-BF16):
 
 * running the transformer in bfloat16: oneDNN routes the linear layers to AMX
   and PyTorch's flash-attention kernel has a bf16 path; about 3-4x faster than
@@ -150,10 +150,10 @@ def prepare(model: SentenceTransformer, *, bf16: bool | None = None) -> Sentence
     run so the first real query does not pay oneDNN's start-up cost.
     """
     model.eval()
-    if model.device.type == "cpu":
-        single_threaded_numpy_blas()
     first = _transformer(model)
     on_cpu = model.device.type == "cpu"
+    if on_cpu:
+        single_threaded_numpy_blas()
     use_bf16 = (on_cpu and bf16_is_fast()) if bf16 is None else bf16
     if first is not None and use_bf16:
         first.to(torch.bfloat16)

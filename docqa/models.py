@@ -135,10 +135,6 @@ class Embedder:
         log.info("embedding model: %s (%s) - %s", choice.model_id, choice.source, choice.reason)
         return cls(model, choice, settings.embed_batch_tokens)
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens of `text` alone (no prefix, no special tokens)."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
     def passage_tokens(self, text: str) -> int:
         """Tokens the model sees for a passage: prefix + text + <s> and </s>."""
         return len(self.tokenizer(self.passage_prefix + text.strip())["input_ids"])

@@ -221,12 +221,18 @@ class Store:
         os.replace(tmp, path)
 
     # --- reading --------------------------------------------------------------------
-    def all_chunks(self) -> list[Chunk]:
-        """Every visible passage (for the lexical index)."""
+    def visible_records(self, embeddings: bool = False) -> list[tuple[str, str, dict, object]]:
+        """(id, text, metadata, embedding or None) of every passage whose document is registered."""
         registered = self.doc_ids()
-        got = self.chunks.get(include=["documents", "metadatas"])
-        return [chunk_from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
+        include = ["documents", "metadatas", *(["embeddings"] if embeddings else [])]
+        got = self.chunks.get(include=include)
+        vectors = got["embeddings"] if embeddings else [None] * len(got["ids"])
+        return [(i, t, m, e) for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], vectors)
                 if m["doc_id"] in registered]
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every visible passage."""
+        return [chunk_from_record(i, t, m) for i, t, m, _ in self.visible_records()]
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[DenseHit]:
         """Cosine top-k over visible passages."""

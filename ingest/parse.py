@@ -115,6 +115,11 @@ class _Grid:
 # ---------------------------------------------------------------------------- public
 
 
+def doc_id_of(data: bytes) -> str:
+    """A document's id: sha256 of its bytes (hex, first 32 characters)."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 def parse_pdf(data: bytes, file_name: str) -> ParsedDocument:
     """Parse PDF bytes into pages of blocks; raise an IngestError with a Korean reason on bad input."""
     if not data:
@@ -143,7 +148,7 @@ def parse_pdf(data: bytes, file_name: str) -> ParsedDocument:
         if doc.is_repaired and any(raw.failed or page.status == "empty" for raw, page in zip(raw_pages, pages)):
             log.warning("%s: repaired by MuPDF with unreadable pages", file_name)
             raise CorruptPDFError(file_name, "PDF 파일이 잘렸거나 손상되어 일부 페이지를 읽을 수 없습니다.")
-    return ParsedDocument(doc_id=hashlib.sha256(data).hexdigest()[:32], file_name=file_name, pages=pages)
+    return ParsedDocument(doc_id=doc_id_of(data), file_name=file_name, pages=pages)
 
 
 def parse_pdf_path(path: str | Path) -> ParsedDocument:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -16,7 +15,7 @@ from docqa.models import Embedder
 from docqa.store import Store
 from docqa.types import FileResult, IngestReport, ParsedDocument
 from ingest.chunk import Chunker
-from ingest.parse import parse_pdf
+from ingest.parse import doc_id_of, parse_pdf
 from retrieval.lexical import TOKENIZER_VERSION, lexical_text, tokenize
 
 log = logging.getLogger(__name__)
@@ -44,10 +43,6 @@ Source = tuple[str, bytes] | Path
 def index_signature(embedder, chunker: Chunker) -> dict[str, str | int]:
     """How an index is built: model, prefixes, dimension, chunker and lexical tokenizer."""
     return {**embedder.signature(), **chunker.settings(), "lexical": TOKENIZER_VERSION}
-
-
-def doc_id_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def _flag_text(doc: ParsedDocument) -> str:

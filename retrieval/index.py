@@ -53,10 +53,7 @@ class DerivedIndex:
 
     def _build(self, version: tuple[int, int]) -> Snapshot:
         t0 = time.perf_counter()
-        registered = self.store.doc_ids()
-        got = self.store.chunks.get(include=["documents", "metadatas", "embeddings"])
-        rows = [(i, t, m, e) for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
-                if m["doc_id"] in registered]
+        rows = self.store.visible_records(embeddings=True)
         chunks = tuple(chunk_from_record(i, t, m) for i, t, m, _ in rows)
         dim = int(self.store.signature.get("dim", 0)) or (len(rows[0][3]) if rows else 0)
         vectors = np.asarray([e for *_, e in rows], dtype=np.float32).reshape(len(rows), dim)

@@ -103,7 +103,8 @@ def test_empty_index_points_to_the_documents_page(app_env):
     assert not at.error
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "임베딩 모델" in sidebar and "재순위 모델" in sidebar and "내장 Chroma" in sidebar
-    assert r"sentence\-e5" in sidebar  # (markdown-escaped) offline, the sentence reranker stands in for the cross-encoder
+    # offline, the sentence reranker stands in for the cross-encoder (name markdown-escaped)
+    assert r"sentence\-e5" in sidebar
     assert sidebar_metrics(at) == ["0", "0"]
 
     at.switch_page("pages/documents.py").run()

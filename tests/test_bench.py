@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import markdown_table, pdf_page_count, relative_domain, store_name
-from bench.labels import LabelError, load_labels, parse_pages
+from bench.common import markdown_table, pdf_page_count, store_name
+from bench.labels import LabelError, folder_domain, load_labels, parse_pages
 from bench.metrics import (
     QuestionScore,
     aggregate,
@@ -299,7 +299,7 @@ def test_markdown_table_and_store_names():
     assert base != store_name("pdf", "pdfs", "dragonkue/multilingual-e5-small-ko", "r1", 320, 48, "abc")
     assert base != store_name("pdf", "pdfs", "intfloat/multilingual-e5-small", "r1", 320, 48, "abd")
     assert "/" not in base and base.isascii()
-    assert relative_domain("law/x.pdf") == "law" and relative_domain("x.pdf") == ""
+    assert folder_domain("law/x.pdf") == "law" and folder_domain("x.pdf") == ""
 
 
 def test_cli_parses_the_documented_commands():

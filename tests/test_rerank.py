@@ -52,8 +52,10 @@ def test_offline_the_sentence_reranker_stands_in_and_none_switches_reranking_off
 
 def test_the_sentence_reranker_lifts_the_passage_whose_sentence_answers(embedder):
     question = "갯벌 복원 사업의 총사업비는 얼마인가?"
-    answers = _chunk("갯벌 복원 사업의 총사업비는 1,200억 원으로 확정되었다. 총사업비 가운데 국비는 800억 원이다.")
-    mentions = _chunk("갯벌 복원 사업 설명회가 열렸다. 갯벌 복원 사업 담당자와 어민들이 참석하였다. 사업 일정은 추후 공지한다.")
+    answers = _chunk("갯벌 복원 사업의 총사업비는 1,200억 원으로 확정되었다. "
+                     "총사업비 가운데 국비는 800억 원이다.")
+    mentions = _chunk("갯벌 복원 사업 설명회가 열렸다. 갯벌 복원 사업 담당자와 어민들이 참석하였다. "
+                      "사업 일정은 추후 공지한다.")
     reranker = SentenceReranker(embedder)
     calls = []
     embed = embedder.embed_passages
