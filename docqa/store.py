@@ -19,7 +19,7 @@ import numpy as np
 
 from docqa.config import Settings
 from docqa.errors import ModelMismatchError, StoreError
-from docqa.types import Chunk, DocumentInfo
+from docqa.types import Chunk, DocumentInfo, Table
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,24 @@ def _chunk_metadata(chunk: Chunk, lex: str) -> dict[str, str | int]:
         "n_tokens": chunk.n_tokens,
         "heading": chunk.heading,
         "rects": json.dumps(chunk.rects),
+        "kind": chunk.kind,
+        "table": table_to_json(chunk.table),
+        "ocr": chunk.ocr,
     }
+
+
+def table_to_json(table: Table | None) -> str:
+    if table is None:
+        return ""
+    return json.dumps({"rows": [list(r) for r in table.rows], "header_rows": table.header_rows,
+                       "caption": table.caption}, ensure_ascii=False)
+
+
+def table_from_json(raw: str | None) -> Table | None:
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return Table(tuple(tuple(r) for r in data["rows"]), int(data.get("header_rows", 1)), data.get("caption", ""))
 
 
 def chunk_from_record(chunk_id: str, text: str, meta: dict) -> Chunk:
@@ -68,6 +85,7 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict) -> Chunk:
         char_start=int(meta["char_start"]), char_end=int(meta["char_end"]),
         n_tokens=int(meta["n_tokens"]), heading=meta.get("heading", ""), domain=meta.get("domain", ""),
         rects=tuple(tuple(r) for r in json.loads(meta.get("rects") or "[]")),
+        kind=meta.get("kind") or "text", table=table_from_json(meta.get("table")), ocr=bool(meta.get("ocr", False)),
     )
 
 

@@ -8,15 +8,32 @@ BBox = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
+class Table:
+    """A table as cells: `rows[:header_rows]` are column headers, every row has the same width.
+
+    `caption` is its title as printed ("<표 1> 지역별 현황"), "" when it has none.
+    """
+
+    rows: tuple[tuple[str, ...], ...]
+    header_rows: int = 1
+    caption: str = ""
+
+
+@dataclass(frozen=True)
 class Block:
     """A run of text on a page in reading order, with its rectangle.
 
-    kind is "text", "heading" or "table" (a table's text is markdown rows).
+    kind: "text" (a paragraph), "heading", "item" (a list item), "table" (its cells in `table`,
+    `text` a readable linear form), "figure" (a chart, diagram or picture: its caption and the
+    text drawn or OCR'd inside it) or "caption".
+    source: "text" (the file's own text layer or markup) or "ocr" (recognised from an image).
     """
 
     text: str
     bbox: BBox
     kind: str = "text"
+    table: Table | None = None
+    source: str = "text"
 
 
 @dataclass(frozen=True)
@@ -25,7 +42,7 @@ class Page:
 
     status: "ok", "empty" (no text at all), "scanned" (images or outlined glyphs, no text layer),
     or "garbled" (a text layer of private-use glyphs, replacement chars, CID noise).
-    Only "ok" pages are indexed.
+    Only "ok" pages are indexed; a scanned page read by OCR is "ok" with blocks of source "ocr".
     """
 
     number: int
@@ -38,9 +55,19 @@ class Page:
 
 @dataclass(frozen=True)
 class ParsedDocument:
+    """A parsed file. Every format (PDF, HWP, HWPX) arrives as pages of blocks.
+
+    `page_pdf` is a PDF of the document's pages as printed, for page images and downloads,
+    when the source itself is not a PDF (None for a PDF, and when the layout can't be rendered).
+    `notes` are Korean remarks for the user (e.g. "쪽 이미지를 만들 수 없어 텍스트만 색인했습니다").
+    """
+
     doc_id: str  # sha256 of the file bytes (hex, first 32 chars)
     file_name: str
     pages: tuple[Page, ...]
+    format: str = "pdf"  # "pdf", "hwp", "hwpx"
+    page_pdf: bytes | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def flagged_pages(self) -> dict[int, str]:
@@ -63,6 +90,9 @@ class Chunk:
     heading: str = ""
     domain: str = ""
     rects: tuple[tuple[int, float, float, float, float], ...] = field(default=())  # (page, x0, y0, x1, y1)
+    kind: str = "text"  # "text", "table" (cells in `table`; `text` is its linear form) or "figure"
+    table: Table | None = None
+    ocr: bool = False  # some of the text was recognised from an image
 
     @property
     def pages(self) -> tuple[int, ...]:
@@ -78,6 +108,9 @@ class DocumentInfo:
     chunks: int
     added_at: str  # ISO 8601
     flagged_pages: str = ""  # "3:scanned,4:garbled"
+    source: str = ""  # where it came from: the path given to the CLI, or the uploaded file's name
+    format: str = "pdf"  # "pdf", "hwp", "hwpx"
+    page_images: bool = True  # a printable PDF of its pages is stored (page images, downloads)
 
 
 @dataclass(frozen=True)
