@@ -7,5 +7,5 @@
     python -m bench rerank-cost [--questions N] [--json OUT]
 
 Indexes are cached under `.bench/` (keyed by corpus content, model and chunk
-settings), so a second quality run skips ingestion. Scoring: bench.metrics.
+settings), so a second quality run skips ingestion. Scoring: evaluation.metrics.
 """

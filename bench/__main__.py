@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.speed import run_worker
 
         return run_worker(args.role, args.spec, args.out)
-    from bench.labels import LabelError
     from docqa.errors import DocQAError
+    from evaluation.labels import LabelError
 
     try:
         if args.command == "speed":

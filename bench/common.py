@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from evaluation.labels import EVAL_DIR, SAMPLE_LABELS
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-EVAL_DIR = PROJECT_ROOT.parent / "shared" / "eval"
 DEFAULT_PDFS = EVAL_DIR / "pdfs"
-DEFAULT_LABELS = EVAL_DIR / "allganize_dev.csv"
+DEFAULT_LABELS = SAMPLE_LABELS
 DEFAULT_AUTORAG = EVAL_DIR / "autorag"
 DEFAULT_CACHE = PROJECT_ROOT / ".bench"
 CORPUS_SUFFIXES = (".pdf",)  # what `python -m ingest` collects from a folder
@@ -35,7 +36,7 @@ class CorpusFile:
 def collect_corpus(root: Path, limit: int | None = None,
                    suffixes: Sequence[str] = CORPUS_SUFFIXES) -> list[CorpusFile]:
     """Files under `root` (recursive, sorted by relative path), the first `limit` of them."""
-    from bench.labels import folder_domain
+    from evaluation.labels import folder_domain
     from ingest.parse import doc_id_of
 
     files = sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes),

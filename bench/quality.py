@@ -1,5 +1,5 @@
 """Retrieval quality: ingest a corpus with the product's ingest code, ask every labelled
-question through `Searcher.search()`, score pages (bench.metrics).
+question through `Searcher.search()`, score pages (evaluation.metrics).
 
 Two corpora: a folder of PDFs with label CSVs (`run_quality`), and the AutoRAG text
 set, whose OCR'd page texts are indexed without PDF parsing (`run_autorag`).
@@ -11,7 +11,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from bench.common import (
@@ -23,54 +22,19 @@ from bench.common import (
     pdf_page_count,
     store_name,
 )
-from bench.labels import Excluded, folder_domain, load_labels
-from bench.metrics import METRICS, PageKey, QuestionScore, aggregate, percentile, rank_pages
+from evaluation.labels import Excluded, folder_domain, load_labels
+from evaluation.metrics import METRICS
+from evaluation.scoring import CONFIG_LABELS, CONFIGS, EvalQuestion, Prepared, evaluate  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
-# --config choices: name -> (search mode, rerank)
-CONFIGS: dict[str, tuple[str, bool]] = {
-    "dense": ("dense", False),
-    "lexical": ("lexical", False),
-    "hybrid": ("hybrid", False),
-    "rerank": ("hybrid", True),
-}
-CONFIG_LABELS = {"dense": "dense", "lexical": "lexical", "hybrid": "hybrid", "rerank": "hybrid+rerank"}
 PUBLISHED_AUTORAG_NDCG10 = {  # MTEB AutoRAGRetrieval, ../shared/eval/README.md
     "intfloat/multilingual-e5-small": 0.801,
     "dragonkue/multilingual-e5-small-ko": 0.862,
     "BAAI/bge-m3": 0.830,
     "nlpai-lab/KURE-v1": 0.871,
 }
-K = 10
 OUTSIDE_LIMIT = "outside --limit (file not in this run's corpus)"
-
-
-@dataclass(frozen=True)
-class EvalQuestion:
-    """A question ready to score: the page keys that answer it and how to show them."""
-
-    qid: str
-    question: str
-    domain: str
-    relevant: frozenset[PageKey]
-    expected: tuple[dict, ...]  # [{"file": ..., "pages": [...]}] for the misses list
-    note: str = ""  # e.g. why the labelled file is not in the index
-
-
-@dataclass
-class Prepared:
-    """An ingested index and its questions, ready for `evaluate`."""
-
-    searcher: object
-    questions: list[EvalQuestion]
-    excluded: list[Excluded]
-    names: dict[str, str]  # doc id -> file shown in reports
-    corpus_doc_ids: tuple[str, ...]  # search filter when the store holds other documents too
-    settings: object
-    store_dir: Path
-    ingest: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- loading
@@ -320,68 +284,6 @@ def prepare_autorag(folder: Path, embedder, overrides: dict, *, cache: Path, sto
         timings={"store_open_s": open_s, "ingest_s": ingest_s, "ingest_stages_s": dict(report.seconds),
                  "searcher_init_s": searcher_s},
     )
-
-
-# --------------------------------------------------------------------------- scoring
-def evaluate(prep: Prepared, config: str, embedder) -> dict:
-    """Ask every question with one configuration; the result JSON for it."""
-    mode, rerank = CONFIGS[config]
-    searcher = prep.searcher
-    scores: list[QuestionScore] = []
-    misses: list[dict] = []
-    latencies: list[float] = []
-    stage_ms: dict[str, list[float]] = {}
-    used_stages: set[str] = set()
-    t_all = time.perf_counter()
-    for i, q in enumerate(prep.questions, start=1):
-        t0 = time.perf_counter()
-        result = searcher.search(q.question, K, doc_ids=prep.corpus_doc_ids, mode=mode, rerank=rerank)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        for stage, ms in result.timings_ms.items():
-            stage_ms.setdefault(stage, []).append(ms)
-        used_stages.update(result.stages)
-        slots = rank_pages((h.chunk.doc_id, h.chunk.pages) for h in result.hits)
-        score = QuestionScore.of(q.qid, q.domain, slots, q.relevant)
-        scores.append(score)
-        if score.rank != 1:
-            misses.append(_miss(q, score.rank, result, prep.names))
-        if i % 25 == 0:
-            log.info("%s: %d/%d questions", config, i, len(prep.questions))
-    search_s = time.perf_counter() - t_all
-    reranker = getattr(searcher, "reranker", None)
-    if rerank and not any(s.startswith("rerank") for s in used_stages):
-        log.warning("%s: no reranker is loaded (settings.reranker=%r), so this equals plain hybrid",
-                    config, prep.settings.reranker)
-    return {
-        **aggregate(scores),
-        "config": {
-            "name": CONFIG_LABELS[config], "mode": mode, "rerank": rerank,
-            "reranker": getattr(reranker, "name", None) if rerank else None,
-            "stages": sorted(used_stages), "k": K,
-            "embed_model": embedder.choice.model_id, "embed_revision": embedder.choice.revision,
-            "embed_source": embedder.choice.source,
-            "chunk_tokens": prep.settings.chunk_tokens, "chunk_overlap": prep.settings.chunk_overlap,
-            "store": str(prep.store_dir),
-        },
-        "timings": {
-            **prep.timings, "search_s": search_s,
-            "query_p50_ms": percentile(latencies, 50), "query_p95_ms": percentile(latencies, 95),
-            "query_stage_p50_ms": {s: percentile(v, 50) for s, v in stage_ms.items()},
-        },
-        "ingest": prep.ingest,
-        "excluded": [e.as_dict() for e in prep.excluded],
-        "misses": misses,
-    }
-
-
-def _miss(q: EvalQuestion, rank: int | None, result, names: dict[str, str]) -> dict:
-    first = None
-    if result.hits:
-        top = result.hits[0].chunk
-        first = {"file": names.get(top.doc_id, top.file_name), "pages": list(top.pages),
-                 "score": round(result.hits[0].score, 4), "text": top.text[:160]}
-    return {"qid": q.qid, "domain": q.domain, "question": q.question, "expected": list(q.expected),
-            "rank": rank, "first": first, **({"note": q.note} if q.note else {})}
 
 
 # --------------------------------------------------------------------------- output

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.common import markdown_table
-from bench.metrics import percentile
+from evaluation.metrics import percentile
 
 BGE_RERANKER_V2_M3 = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
                           max_position_embeddings=8194, type_vocab_size=1, num_labels=1)

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.common import PROJECT_ROOT, collect_corpus, markdown_table, pdf_page_count, peak_rss_mb, write_json
-from bench.labels import load_labels, read_rows
-from bench.metrics import QuestionScore, aggregate, percentile, rank_pages
+from evaluation.labels import load_labels, read_rows
+from evaluation.metrics import QuestionScore, aggregate, percentile, rank_pages
 
 log = logging.getLogger(__name__)
 

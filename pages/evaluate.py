@@ -6,11 +6,11 @@ import logging
 
 import streamlit as st
 
-from bench import indexed
-from bench.common import DEFAULT_LABELS
-from bench.labels import LabelError, read_rows
-from bench.metrics import METRICS
-from bench.quality import CONFIGS
+from evaluation import indexed
+from evaluation.labels import SAMPLE_LABELS as DEFAULT_LABELS
+from evaluation.labels import LabelError, read_rows
+from evaluation.metrics import METRICS
+from evaluation.scoring import CONFIGS
 from pages import common
 from pages.render import md
 

@@ -14,12 +14,23 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
 
 
-def eval_pdf(relative: str) -> Path:
-    """A PDF of ../shared/eval/pdfs, or a skip when the shared folder is absent."""
-    path = EVAL / "pdfs" / relative
+# CI (.ci/run sets RAG_REQUIRE_EVAL=1) must fail, not skip, when the shared data is missing.
+REQUIRE_EVAL = os.environ.get("RAG_REQUIRE_EVAL", "") == "1"
+
+
+def eval_file(relative: str) -> Path:
+    """A file of ../shared/eval; a skip when the shared folder is absent (a failure in CI)."""
+    path = EVAL / relative
     if not path.exists():
+        if REQUIRE_EVAL:
+            pytest.fail(f"shared eval data not found: {path} (RAG_REQUIRE_EVAL=1)")
         pytest.skip(f"shared eval data not found: {path}")
     return path
+
+
+def eval_pdf(relative: str) -> Path:
+    """A PDF of ../shared/eval/pdfs (see eval_file)."""
+    return eval_file(f"pdfs/{relative}")
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from bench.common import markdown_table, pdf_page_count, store_name
-from bench.labels import LabelError, folder_domain, load_labels, parse_pages
-from bench.metrics import (
+from docqa.types import Chunk, Hit, SearchResult
+from evaluation.labels import LabelError, folder_domain, load_labels, parse_pages
+from evaluation.metrics import (
     QuestionScore,
     aggregate,
     first_relevant_rank,
@@ -17,7 +18,6 @@ from bench.metrics import (
     rank_pages,
     score_rank,
 )
-from docqa.types import Chunk, Hit, SearchResult
 
 # ------------------------------------------------------------------ page ranking
 

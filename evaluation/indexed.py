@@ -2,7 +2,7 @@
 
 `bench.quality` scores a corpus it ingests itself (labels name files under a folder);
 the app instead matches each label's file *name* to a document in the open store
-and hands the result to the very same `bench.quality.evaluate`. No Streamlit here.
+and hands the result to the very same `evaluation.scoring.evaluate`. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from bench.labels import Excluded, folder_domain, parse_pages, parse_rows
-from bench.quality import EvalQuestion, Prepared, evaluate
 from docqa.types import DocumentInfo
+from evaluation.labels import Excluded, folder_domain, parse_pages, parse_rows
+from evaluation.scoring import EvalQuestion, Prepared, evaluate
 
 
 def _key(name: str) -> str:
@@ -23,7 +23,7 @@ def _key(name: str) -> str:
 
 def read_label_csv(data: bytes) -> list[dict[str, str]]:
     """Rows of an uploaded label CSV (UTF-8, or CP949 as Excel saves it in Korea), read by the
-    benchmark's reader. Raises bench.labels.LabelError, or UnicodeDecodeError for other encodings."""
+    label reader. Raises evaluation.labels.LabelError, or UnicodeDecodeError for other encodings."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -66,7 +66,7 @@ def questions_for_index(rows: Sequence[dict[str, str]], documents: Sequence[Docu
 
 def evaluate_index(searcher, embedder, settings, rows: Sequence[dict[str, str]], documents: Sequence[DocumentInfo],
                    config: str = "rerank", source: str = "") -> dict:
-    """Score `rows` against the open searcher with `bench.quality.evaluate` (the benchmark's code)."""
+    """Score `rows` against the open searcher with `evaluation.scoring.evaluate` (the benchmark's code too)."""
     questions, excluded, names = questions_for_index(rows, documents, source)
     prep = Prepared(searcher=searcher, questions=questions, excluded=excluded, names=names, corpus_doc_ids=(),
                     settings=settings, store_dir=settings.chroma_dir)

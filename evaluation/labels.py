@@ -17,6 +17,9 @@ from pathlib import Path, PurePosixPath
 log = logging.getLogger(__name__)
 
 REQUIRED = ("question", "file", "page")
+# The team's shared evaluation data beside the project (never copied into it); absent on a user's PC.
+EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
+SAMPLE_LABELS = EVAL_DIR / "allganize_dev.csv"
 
 
 class LabelError(ValueError):
