@@ -264,14 +264,21 @@ class Store:
             name = f"{self.base}_meta" if suffix == "meta" else f"{self.prefix}{suffix}"
             col = self._cols.get(name)
             if col is None:
-                if suffix == "":
-                    col = conn.client.get_or_create_collection(
-                        name, embedding_function=None, metadata=self.signature,
-                        configuration={"hnsw": {"space": "cosine", "ef_search": 200}})
-                else:
-                    col = conn.client.get_or_create_collection(name, embedding_function=None)
-                self._cols[name] = col
+                col = self._cols[name] = self._get_or_create(name, passages=suffix == "")
             return col
+
+    def _get_or_create(self, name: str, passages: bool):
+        """The collection, created if missing; another process creating it at the same moment is fine."""
+        kwargs = {"metadata": self.signature or None,
+                  "configuration": {"hnsw": {"space": "cosine", "ef_search": 200}}} if passages else {}
+        for attempt in range(5):
+            try:
+                return self._conn.client.get_or_create_collection(name, embedding_function=None, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - a concurrent create: look again
+                if attempt == 4:
+                    raise StoreError(f"색인 저장소를 열 수 없습니다: {exc}") from exc
+                log.info("creating %s raced another process (%s); retrying", name, exc)
+                time.sleep(0.2 * (attempt + 1))
 
     def _ensure_collections(self) -> None:
         for suffix in ("", "_docs", "_leases", "_log"):

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from docqa.config import Settings
@@ -37,7 +37,8 @@ KINDS = ("ingest", "delete", "reindex", "reindex_all")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, owner TEXT NOT NULL,
-  heartbeat REAL NOT NULL, created REAL NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0, label TEXT NOT NULL
+  heartbeat REAL NOT NULL, created REAL NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0, label TEXT NOT NULL,
+  config TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS files (
   id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL REFERENCES jobs(id), position INTEGER NOT NULL,
@@ -65,6 +66,19 @@ class FileTask:
     source: str  # where the file came from (decides which older document it replaces)
     domain: str
     doc_id: str  # delete / reindex
+    config: str = "{}"  # the submitter's settings (JSON): the worker indexes with exactly these
+
+    def settings(self, base: Settings) -> Settings:
+        """`base` (the worker's) with the submitter's settings applied."""
+        values = json.loads(self.config or "{}")
+        return replace(base, **{k: v for k, v in values.items() if k in _CONFIG_FIELDS})
+
+
+_CONFIG_FIELDS = tuple(f.name for f in fields(Settings) if f.name != "data_dir")
+
+
+def settings_json(settings: Settings) -> str:
+    return json.dumps({name: getattr(settings, name) for name in _CONFIG_FIELDS}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -160,8 +174,9 @@ class JobQueue:
     def _new_job(self, db: sqlite3.Connection, kind: str, origin: str, label: str, job_id: str | None = None) -> str:
         job_id = job_id or uuid.uuid4().hex[:16]
         now = time.time()
-        db.execute("INSERT INTO jobs(id, kind, origin, owner, heartbeat, created, label) VALUES (?,?,?,?,?,?,?)",
-                   (job_id, kind, origin, OWNER, now, now, label))
+        db.execute("INSERT INTO jobs(id, kind, origin, owner, heartbeat, created, label, config) "
+                   "VALUES (?,?,?,?,?,?,?,?)", (job_id, kind, origin, OWNER, now, now, label,
+                                                settings_json(self.settings)))
         return job_id
 
     def submit_uploads(self, files: Sequence[tuple[str, bytes]], domain: str = "", label: str = "") -> str:
@@ -249,11 +264,12 @@ class JobQueue:
         self.requeue_stale()
         with self._db(write=True) as db:
             if job_id is not None:
-                rows = db.execute("SELECT f.*, j.kind FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.state = "
-                                  "'queued' AND f.job_id = ? ORDER BY f.position LIMIT 1", (job_id,)).fetchall()
+                rows = db.execute("SELECT f.*, j.kind, j.config FROM files f JOIN jobs j ON j.id = f.job_id WHERE "
+                                  "f.state = 'queued' AND f.job_id = ? ORDER BY f.position LIMIT 1",
+                                  (job_id,)).fetchall()
             else:
-                rows = db.execute("SELECT f.*, j.kind, j.origin, j.owner AS creator, j.heartbeat AS job_beat FROM "
-                                  "files f JOIN jobs j ON j.id = f.job_id WHERE f.state = 'queued' "
+                rows = db.execute("SELECT f.*, j.kind, j.config, j.origin, j.owner AS creator, j.heartbeat AS "
+                                  "job_beat FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.state = 'queued' "
                                   "ORDER BY j.created, f.position LIMIT 50").fetchall()
                 rows = [r for r in rows if r["origin"] == "app" or self._abandoned(r["creator"], r["job_beat"])][:1]
             if not rows:
@@ -262,7 +278,7 @@ class JobQueue:
             db.execute("UPDATE files SET state = 'running', owner = ?, heartbeat = ?, stage = '', fraction = 0 "
                        "WHERE id = ?", (owner, time.time(), row["id"]))
         return FileTask(row["id"], row["job_id"], row["kind"], row["name"], row["path"], row["source"],
-                        row["domain"], row["doc_id"])
+                        row["domain"], row["doc_id"], row["config"])
 
     def _abandoned(self, owner: str, heartbeat: float) -> bool:
         alive = _pid_alive(owner)

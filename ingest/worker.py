@@ -34,26 +34,33 @@ _SWEEP_S = 30.0  # stale leases and retired builds are looked at this often whil
 
 
 class Worker:
-    """Processes claimed files with one embedder and store, loaded on first need."""
+    """Processes claimed files with the settings each job was submitted with (an app restarted with
+    another model or chunk size must not be served by a worker started before); the embedder and
+    store for a configuration are loaded on first need and kept."""
 
     def __init__(self, settings: Settings, services: Callable[[], tuple] | None = None):
         self.settings = settings
         self.queue = JobQueue(settings)
         self._services = services
         self._loaded: tuple | None = None
+        self._loaded_for = ""
 
-    def services(self):
-        """(embedder, store, ingestor), loaded once (an ingest needs the model; a delete doesn't)."""
-        if self._loaded is None:
+    def services(self, settings: Settings | None = None):
+        """(embedder, store, ingestor) for `settings` (default: the worker's own)."""
+        settings = settings or self.settings
+        key = repr(settings)
+        if self._loaded is None or (self._services is None and key != self._loaded_for):
             if self._services is not None:
                 self._loaded = self._services()
             else:
                 from docqa.services import load_embedder, open_store
                 from ingest.pipeline import Ingestor
 
-                embedder = load_embedder(self.settings)
-                store = open_store(self.settings, embedder, check=False)
-                self._loaded = (embedder, store, Ingestor(store, embedder, self.settings))
+                embedder = self._loaded[0] if self._loaded is not None and _embedder_key(
+                    self._loaded[1].settings) == _embedder_key(settings) else load_embedder(settings)
+                store = open_store(settings, embedder, check=False)
+                self._loaded = (embedder, store, Ingestor(store, embedder, settings))
+            self._loaded_for = key
         return self._loaded
 
     def run(self, job_id: str | None = None, idle_exit_s: float | None = None,
@@ -114,11 +121,12 @@ class Worker:
         return result
 
     def _do(self, task: FileTask, tell, cancelled) -> FileResult:
+        settings = task.settings(self.settings)
         if task.kind == "delete":
-            _, store, _ = self.services()
+            _, store, _ = self.services(settings)
             store.delete_document(task.doc_id)
             return FileResult(task.name, "deleted", task.doc_id, message=f"'{task.name}': 삭제했습니다.")
-        embedder, store, ingestor = self.services()
+        embedder, store, ingestor = self.services(settings)
         if task.kind == "reindex":
             return ingestor.reindex_document(task.doc_id, tell=tell)
         if task.kind == "reindex_all":
@@ -144,6 +152,10 @@ class Worker:
                 store.drop_retired()
         except Exception as exc:  # noqa: BLE001 - housekeeping retries later
             log.warning("store housekeeping failed: %s", exc)
+
+
+def _embedder_key(settings: Settings) -> tuple:
+    return (settings.embed_model, settings.embed_batch_tokens)
 
 
 def _worker_lock(settings: Settings):

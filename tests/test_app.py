@@ -285,3 +285,17 @@ def test_model_mismatch_offers_reindex(app_env, monkeypatch):
     assert not at.error, texts(at.error)
     at.switch_page("pages/documents.py").run()
     assert at.dataframe[0].value["이름"].tolist() == ["재색인.pdf"]
+
+
+def test_uploads_are_indexed_after_leaving_the_page(app_env):
+    """Drop three files, press 색인하기 and go to 질문 at once: the worker (not the page run) indexes
+    them, and back on 문서 all three are there."""
+    files = [(f"{n}.pdf", korean_pdf([f"{n} 지점의 분기 보고서입니다.", "예금과 대출 현황을 정리했습니다."]))
+             for n in ("서울", "부산", "대구")]
+    at = upload(start("pages/documents.py"), files, wait=False)
+    at.switch_page("pages/ask.py").run()
+    assert not at.exception, at.exception
+    at = wait_for_jobs(at)
+    at.switch_page("pages/documents.py").run()
+    assert sorted(at.dataframe[0].value["이름"].tolist()) == ["대구.pdf", "부산.pdf", "서울.pdf"]
+    assert any("서울.pdf" in s and "색인했습니다" in s for s in texts(at.success))  # the session's recent job
