@@ -48,7 +48,7 @@ def _source_passages(cache: Path) -> list[dict]:
     out = []
     for doc_id, (build, info) in store.registry().items():
         where = {"$and": [{"doc_id": doc_id}, {"build": build}]}
-        for got in store._paged(store.passages, where=where, include=["documents", "metadatas", "embeddings"]):
+        for got in store.paged("", where=where, include=["documents", "metadatas", "embeddings"]):
             for text, meta, vec in zip(got["documents"], got["metadatas"], got["embeddings"]):
                 out.append({"doc": doc_id, "name": info.file_name, "domain": info.domain, "text": text,
                             "meta": meta, "vector": np.asarray(vec, dtype=np.float32)})

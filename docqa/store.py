@@ -311,7 +311,7 @@ class Store:
         """doc id -> {build: passages} over every stored passage, visible or not (paged; for tests
         and consistency checks)."""
         out: dict[str, dict[str, int]] = {}
-        for got in self._paged(self._col(""), include=["metadatas"]):
+        for got in self.paged("", include=["metadatas"]):
             for m in got["metadatas"]:
                 per = out.setdefault(m["doc_id"], {})
                 per[m.get("build", "")] = per.get(m.get("build", ""), 0) + 1
@@ -345,11 +345,12 @@ class Store:
         return True
 
     # --- reading ---------------------------------------------------------------------
-    def _paged(self, col, **kwargs) -> Iterator[dict]:
+    def paged(self, suffix: str = "", **kwargs) -> Iterator[dict]:
+        """`get(**kwargs)` of collection `<prefix><suffix>` page by page (PAGE records at a time)."""
         offset = 0
         while True:
             with self._conn.lock:
-                got = col.get(limit=PAGE, offset=offset, **kwargs)
+                got = self._col(suffix).get(limit=PAGE, offset=offset, **kwargs)
             if not got["ids"]:
                 return
             yield got
@@ -363,7 +364,7 @@ class Store:
         for _ in range(5):
             before = self.generation()
             out: dict[str, tuple[str, DocumentInfo]] = {}
-            for got in self._paged(self._col("_docs"), include=["documents", "metadatas"]):
+            for got in self.paged("_docs", include=["documents", "metadatas"]):
                 for i, name, m in zip(got["ids"], got["documents"], got["metadatas"]):
                     out[i] = ((m or {}).get("build", ""), _info(i, name, m or {}))
             if self.generation() == before:
@@ -392,7 +393,7 @@ class Store:
         """The passages of one committed build, with vectors and morphemes (no text)."""
         where = {"$and": [{"doc_id": doc_id}, {"build": build}]}
         rows = []
-        for got in self._paged(self._col(""), where=where, include=["metadatas", "embeddings"]):
+        for got in self.paged("", where=where, include=["metadatas", "embeddings"]):
             for i, m, e in zip(got["ids"], got["metadatas"], got["embeddings"]):
                 rows.append(PassageRow(i, m["doc_id"], m.get("domain", ""), int(m["page_start"]),
                                        m.get("lex") or "", np.asarray(e, dtype=np.float32)))
@@ -415,7 +416,7 @@ class Store:
         out: list[Chunk] = []
         for doc_id, (build, _) in sorted(self.registry().items()):
             where = {"$and": [{"doc_id": doc_id}, {"build": build}]}
-            for got in self._paged(self._col(""), where=where, include=["documents", "metadatas"]):
+            for got in self.paged("", where=where, include=["documents", "metadatas"]):
                 out.extend(chunk_from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"],
                                                                           got["metadatas"]))
         return out
@@ -536,7 +537,7 @@ class Store:
         passages go, a commit they finished is completed. Returns how many were swept."""
         timeout_s = self.settings.lease_timeout_s if timeout_s is None else timeout_s
         now = time.time()
-        stale = [(b, m) for got in self._paged(self._col("_leases"), include=["metadatas"])
+        stale = [(b, m) for got in self.paged("_leases", include=["metadatas"])
                  for b, m in zip(got["ids"], got["metadatas"]) if now - float(m.get("heartbeat", 0)) > timeout_s]
         for build, m in stale:
             doc_id = m.get("doc_id", "")
@@ -560,7 +561,7 @@ class Store:
 
     def leases(self) -> list[dict]:
         """Writes in progress (for status displays and tests)."""
-        return [{"build": b, **m} for got in self._paged(self._col("_leases"), include=["metadatas"])
+        return [{"build": b, **m} for got in self.paged("_leases", include=["metadatas"])
                 for b, m in zip(got["ids"], got["metadatas"])]
 
     # --- re-index without a gap ------------------------------------------------------

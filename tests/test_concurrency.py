@@ -107,7 +107,7 @@ def test_two_cli_runs_and_a_reader_share_one_data_directory(tmp_path, embedder):
     store = open_store(Settings(data_dir=data), embedder, check=False)  # built by the CLI's model path
     assert_consistent(store, expected_docs=6)
     commits = {}
-    for got in store._paged(store._col("_log"), include=["metadatas"]):
+    for got in store.paged("_log", include=["metadatas"]):
         for m in got["metadatas"]:
             commits[m["doc_id"]] = m["at"]
     assert set(first_seen) == set(commits)
