@@ -1,4 +1,4 @@
-"""`python -m ingest PATH... [--domain D]`: index PDFs (files or folders) with a progress bar."""
+"""`python -m ingest PATH... [--domain D]`: index PDF, HWP and HWPX files (or folders) with a progress bar."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from pathlib import Path
 from docqa.config import DOMAINS, Settings
 from docqa.errors import DocQAError
 from docqa.services import load_embedder, open_store
+from ingest.formats import SUPPORTED_SUFFIXES
 from ingest.pipeline import STAGE_LABELS, Ingestor, Progress
 
 
 def collect(paths: list[str]) -> list[Path]:
-    """PDF files named directly or found (recursively) under named folders, in a stable order."""
+    """Files named directly, or PDF/HWP/HWPX files found (recursively) under named folders, in a stable order."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".pdf"))
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES))
         else:
             out.append(p)
     return out
@@ -33,8 +34,8 @@ def folder_domain(path: Path, given: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description="PDF를 색인합니다.")
-    parser.add_argument("paths", nargs="+", help="PDF 파일 또는 폴더")
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="PDF, HWP, HWPX 문서를 색인합니다.")
+    parser.add_argument("paths", nargs="+", help="PDF/HWP/HWPX 파일 또는 폴더")
     parser.add_argument("--domain", default="", help=f"도메인 ({', '.join(DOMAINS)} 또는 자유 입력); "
                         "생략하면 상위 폴더 이름이 도메인이면 그것을 씁니다")
     parser.add_argument("--data-dir", help="데이터 폴더 (기본: RAG_DATA_DIR 또는 ~/.korean-doc-qa)")

@@ -54,7 +54,7 @@ _NO_BOX = (0.0, 0.0, 0.0, 0.0)
 _SECTION = re.compile(r"Contents/section(\d+)\.xml")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 _ITEM = re.compile(r"^(?:[•·‧∙◦▪▫■□▶▷►▸‣○●◎◇◆※☞✓➢➤❍❏\-*ㅇ]|\(?\d{1,2}[.)]\s|\(?[가-하][.)]\s|[①-⑳㉠-㉭㈀-㈜])")
-_DOTS = str.maketrans({"ㆍ": "·", "․": "·", "∙": "·", "‧": "·", "•": "·"})
+_DOTS = str.maketrans({"ㆍ": "·", "ᆞ": "·", "․": "·", "∙": "·", "‧": "·", "•": "·"})
 
 
 # ---------------------------------------------------------------------------- public
@@ -84,7 +84,9 @@ def parse_hwp(data: bytes, file_name: str, fmt: str, **pdf_options: Any) -> Pars
     else:
         shown = coverage(_section_text(sections), "".join(p.text for p in parsed.pages)) if sections else 1.0
         if shown >= MIN_RENDER_COVERAGE:
-            return replace(parsed, doc_id=doc_id_of(data), file_name=file_name, format=fmt, page_pdf=pdf)
+            pages = respace(parsed.pages, _source_text(sections)) if sections else parsed.pages
+            return replace(parsed, doc_id=doc_id_of(data), file_name=file_name, format=fmt, page_pdf=pdf,
+                           pages=pages)
         log.warning("%s: the laid-out pages show %.0f%% of its text; indexing its text only", file_name, 100 * shown)
     if sections is None:
         raise CorruptDocumentError(file_name, f"{fmt.upper()} 문서의 내용을 읽을 수 없습니다 "
@@ -213,6 +215,126 @@ def plain_text(sections: list[list[dict]]) -> str:
     return _section_text(sections)
 
 
+def respace(pages: tuple[Page, ...], source: str) -> tuple[Page, ...]:
+    """Pages whose word spaces and paragraphs are the document's own, wherever `source` has their text.
+
+    The rendered pages draw each glyph at its laid-out place, but with a stand-in font whose
+    widths differ from the document's (a "(" or "｢" narrower than its layout cell), so spaces
+    read from glyph gaps come out both missing and extra. Each line of a block (each cell of a
+    table) is looked up, spaces ignored, in the file's own text (searching onward from the
+    previous match: reading order) and takes that text's spaces; a line not found is kept.
+    Consecutive text blocks of a page that continue one paragraph of the source (a paragraph
+    the layout analysis cut in two) are joined again.
+    """
+    text = _Source(source)
+    out = []
+    for page in pages:
+        blocks: list[Block] = []
+        ends: list[int | None] = []
+        for block in page.blocks:
+            fixed, start, end = text.fix_block(block)
+            prev = blocks[-1] if blocks else None
+            if (prev is not None and ends[-1] is not None and start == ends[-1] and fixed.kind == "text"
+                    and prev.kind in ("text", "item") and text.breaks[start - 1] != _NEWLINE):
+                joint = " " if text.breaks[start - 1] == _SPACE else ""
+                blocks[-1] = replace(prev, text=prev.text + joint + fixed.text, bbox=_union(prev.bbox, fixed.bbox))
+                ends[-1] = end
+                continue
+            blocks.append(fixed)
+            ends.append(end)
+        out.append(replace(page, blocks=tuple(blocks), text="\n\n".join(b.text for b in blocks)))
+    return tuple(out)
+
+
+_SPACE, _NEWLINE = 1, 2
+
+
+class _Source:
+    """The file's own text without spaces (compared loosely: NFKC, one middle dot), what
+    followed each character (nothing, a space or a line end), and a reading-order cursor."""
+
+    def __init__(self, source: str):
+        self.chars, _, self.breaks = _squeeze(source)
+        self.cursor = 0
+
+    def fix_block(self, block: Block) -> tuple[Block, int | None, int | None]:
+        """The block respaced, and where its text starts and ends in the source (None: not found)."""
+        spans: list[tuple[int, int] | None] = []
+
+        def fix(segment: str) -> str:
+            new, span = self.fix(segment)
+            spans.append(span)
+            return new
+
+        if block.kind == "table":
+            # Markdown rows: respace each cell between unescaped bars; the "| --- |" rule stays.
+            lines = []
+            for line in block.text.split("\n"):
+                parts = re.split(r"((?:^|(?<=[^\\]))\|)", line)
+                lines.append("".join(part if part == "|" else _keep_pad(part, fix) for part in parts))
+            table = block.table
+            if table is not None:
+                table = replace(table, rows=tuple(tuple(fix(cell) for cell in row) for row in table.rows),
+                                caption=fix(table.caption) if table.caption else "")
+            return replace(block, text="\n".join(lines), table=table), None, None
+        fixed = replace(block, text="\n".join(fix(line) for line in block.text.split("\n")))
+        found = [span for span in spans if span is not None]
+        whole = found and len(found) == len(spans)
+        return fixed, found[0][0] if whole else None, found[-1][1] if whole else None
+
+    def fix(self, segment: str) -> tuple[str, tuple[int, int] | None]:
+        """The segment with the source's spaces, and its span in the source (None: not found)."""
+        squeezed, origin, _ = _squeeze(segment)
+        if len(squeezed) < 2:
+            return segment, None
+        at = self.chars.find(squeezed, self.cursor)
+        if at < 0:
+            at = self.chars.find(squeezed)
+            if at < 0:
+                return segment, None
+        last_of: dict[int, int] = {}  # index in segment -> its last squeezed position
+        for k, i in enumerate(origin):
+            last_of[i] = k
+        kept = sorted(last_of)
+        out = []
+        for n, i in enumerate(kept):
+            out.append(segment[i])
+            if n + 1 < len(kept):  # characters squeezed to nothing (spaces, marks) are dropped
+                out.append(" " if self.breaks[at + last_of[i]] else "")
+        self.cursor = at + len(squeezed)
+        return "".join(out), (at, self.cursor)
+
+
+def _keep_pad(part: str, fix) -> str:
+    core = part.strip()
+    if not core or set(core) <= set("-: "):
+        return part
+    return part[: len(part) - len(part.lstrip())] + fix(core) + part[len(part.rstrip()):]
+
+
+def _union(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> tuple[float, ...]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _squeeze(text: str) -> tuple[str, list[int], list[int]]:
+    """Text without spaces, compared loosely (NFKC, one middle dot): the characters, the index
+    in `text` each came from, and what followed each (0 nothing, _SPACE, _NEWLINE)."""
+    chars: list[str] = []
+    origin: list[int] = []
+    breaks: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if breaks:
+                breaks[-1] = max(breaks[-1], _NEWLINE if ch == "\n" else _SPACE)
+            continue
+        for c in unicodedata.normalize("NFKC", ch.translate(_DOTS)).translate(_DOTS):
+            if not c.isspace():
+                chars.append(c)
+                origin.append(i)
+                breaks.append(0)
+    return "".join(chars), origin, breaks
+
+
 # ---------------------------------------------------------------------------- text reading
 
 
@@ -240,8 +362,21 @@ def _check_xml(raw: bytes) -> None:
 
 
 def _chars(text: str) -> Counter[str]:
-    text = unicodedata.normalize("NFKC", text).translate(_DOTS)
+    text = unicodedata.normalize("NFKC", text.translate(_DOTS)).translate(_DOTS)
     return Counter(c for c in text if not c.isspace() and c not in "|")
+
+
+def _source_text(sections: list[list[dict]]) -> str:
+    """Every paragraph and table cell of the file, one per line (a line end is a word boundary)."""
+    out = []
+    for items in sections:
+        for item in items:
+            for block in _blocks(item):
+                if block.table is not None:
+                    out.extend(cell for row in block.table.rows for cell in row if cell)
+                else:
+                    out.append(block.text)
+    return "\n".join(out)
 
 
 def _section_text(sections: list[list[dict]] | None) -> str:

@@ -123,11 +123,15 @@ def _length(value: str | None) -> float:
 def _write_glyphs(page: pymupdf.Page, root: ET.Element) -> None:
     """Every <text> of the SVG as glyphs at its position, size, colour, width scale and weight.
 
-    One TextWriter per colour and weight; each glyph gets its own matrix (position,
-    horizontal scale for condensed text and textLength, slant for italics).
+    Glyphs are written in the SVG's order (the reading order of the layout), one TextWriter
+    per run of one colour and weight: MuPDF groups text into lines and blocks in the order it
+    is written, so a bold word must come between its neighbours, not after the page's plain
+    text. Each glyph gets its own matrix (position, horizontal scale for condensed text and
+    textLength, slant for italics).
     """
     height = page.rect.height
-    writers: dict[tuple[str, bool], pymupdf.TextWriter] = {}
+    run: tuple[str, bool] | None = None
+    writer: pymupdf.TextWriter | None = None
     for element in root.iter(_SVG + "text"):
         text = unicodedata.normalize("NFC", element.text or "")
         if not text.strip():
@@ -150,11 +154,11 @@ def _write_glyphs(page: pymupdf.Page, root: ET.Element) -> None:
             x -= natural * scale
         if element.get("dominant-baseline") == "central":
             y += _CENTRAL * size
-        fill = element.get("fill") or "#000000"
-        bold = (element.get("font-weight") or "") in _BOLD
-        writer = writers.get((fill, bold))
-        if writer is None:
-            writer = writers[(fill, bold)] = pymupdf.TextWriter(page.rect, color=_rgb(fill))
+        style = (element.get("fill") or "#000000", (element.get("font-weight") or "") in _BOLD)
+        if style != run or writer is None:
+            if writer is not None and run is not None:
+                writer.write_text(page, render_mode=2 if run[1] else 0)  # fill + thin stroke: bold
+            run, writer = style, pymupdf.TextWriter(page.rect, color=_rgb(style[0]))
         skew = _ITALIC_SKEW if element.get("font-style") in ("italic", "oblique") else 0.0
         fs = size * _PX
         px, py = x * _PX, height - y * _PX  # TextWriter works in PDF space (y up)
@@ -162,8 +166,8 @@ def _write_glyphs(page: pymupdf.Page, root: ET.Element) -> None:
             matrix = mupdf.FzMatrix(fs * scale, 0, fs * skew, fs, px, py)
             mupdf.fz_show_glyph(writer.this, font, matrix, gid, ord(ch), 0, 0, 0, 0)
             px += advance * fs * scale
-    for (_, bold), writer in writers.items():
-        writer.write_text(page, render_mode=2 if bold else 0)  # fill + thin stroke: bold
+    if writer is not None and run is not None:
+        writer.write_text(page, render_mode=2 if run[1] else 0)
 
 
 @functools.cache

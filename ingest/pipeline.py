@@ -15,7 +15,8 @@ from docqa.models import Embedder
 from docqa.store import Store
 from docqa.types import FileResult, IngestReport, ParsedDocument
 from ingest.chunk import Chunker
-from ingest.parse import doc_id_of, parse_pdf
+from ingest.formats import parse_document
+from ingest.parse import doc_id_of
 from retrieval.lexical import TOKENIZER_VERSION, lexical_text, tokenize
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class Ingestor:
 
         t0 = time.perf_counter()
         tell("parse")
-        doc = parse_pdf(data, name)
+        doc = parse_document(data, name)
         report.seconds["parse"] += time.perf_counter() - t0
         if all(p.status != "ok" for p in doc.pages):
             raise NoTextError(name, "텍스트 층이 없는 스캔 문서(또는 깨진 텍스트)라 색인할 내용이 없습니다. "
@@ -168,7 +169,7 @@ class Ingestor:
         verb = "이전 판을 교체해 색인했습니다" if replaced else "색인했습니다"
         message = f"'{name}': {len(doc.pages)}쪽, {len(chunks)}개 조각으로 {verb}."
         return FileResult(name, status, doc.doc_id, len(doc.pages), len(chunks), message,
-                          (warning,) if warning else ())
+                          ((warning,) if warning else ()) + doc.notes)
 
     def reindex_document(self, doc_id: str) -> FileResult:
         """Index one stored document again in place; on failure the old passages stay."""
@@ -180,7 +181,7 @@ class Ingestor:
         try:
             with self._lock:
                 data = path.read_bytes()
-                return self.index_parsed(parse_pdf(data, info.file_name), info.domain, data)
+                return self.index_parsed(parse_document(data, info.file_name), info.domain, data)
         except DocQAError as exc:
             return FileResult(info.file_name, "failed", doc_id, message=str(exc))
 
