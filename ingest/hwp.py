@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -82,9 +83,10 @@ def parse_hwp(data: bytes, file_name: str, fmt: str, **pdf_options: Any) -> Pars
     except (RenderError, IngestError) as exc:
         log.warning("%s: pages cannot be laid out (%s); indexing its text only", file_name, exc)
     else:
-        shown = coverage(_section_text(sections), "".join(p.text for p in parsed.pages)) if sections else 1.0
+        source = _source_text(sections) if sections else ""
+        shown = coverage(source, "".join(p.text for p in parsed.pages)) if source else 1.0
         if shown >= MIN_RENDER_COVERAGE:
-            pages = respace(parsed.pages, _source_text(sections)) if sections else parsed.pages
+            pages = respace(parsed.pages, source) if source else parsed.pages
             return replace(parsed, doc_id=doc_id_of(data), file_name=file_name, format=fmt, page_pdf=pdf,
                            pages=pages)
         log.warning("%s: the laid-out pages show %.0f%% of its text; indexing its text only", file_name, 100 * shown)
@@ -212,7 +214,12 @@ def coverage(reference: str, shown: str) -> float:
 
 def plain_text(sections: list[list[dict]]) -> str:
     """All text of read_sections' output (paragraphs and table cells), for comparisons."""
-    return _section_text(sections)
+    return _source_text(sections)
+
+
+def tables_of(sections: list[list[dict]]) -> list[Table]:
+    """The tables of read_sections' output (merged cells spread over their span)."""
+    return [t for items in sections for item in items if "Table" in item for t in [_table(item["Table"])] if t]
 
 
 def respace(pages: tuple[Page, ...], source: str) -> tuple[Page, ...]:
@@ -327,12 +334,17 @@ def _squeeze(text: str) -> tuple[str, list[int], list[int]]:
             if breaks:
                 breaks[-1] = max(breaks[-1], _NEWLINE if ch == "\n" else _SPACE)
             continue
-        for c in unicodedata.normalize("NFKC", ch.translate(_DOTS)).translate(_DOTS):
-            if not c.isspace():
-                chars.append(c)
-                origin.append(i)
-                breaks.append(0)
+        for c in _loose(ch):
+            chars.append(c)
+            origin.append(i)
+            breaks.append(0)
     return "".join(chars), origin, breaks
+
+
+@functools.cache
+def _loose(ch: str) -> str:
+    """A character as compared with the file's text: NFKC, one middle dot, no spaces."""
+    return "".join(c for c in unicodedata.normalize("NFKC", ch.translate(_DOTS)).translate(_DOTS) if not c.isspace())
 
 
 # ---------------------------------------------------------------------------- text reading
@@ -362,8 +374,7 @@ def _check_xml(raw: bytes) -> None:
 
 
 def _chars(text: str) -> Counter[str]:
-    text = unicodedata.normalize("NFKC", text.translate(_DOTS)).translate(_DOTS)
-    return Counter(c for c in text if not c.isspace() and c not in "|")
+    return Counter(c for ch in text if ch != "|" for c in _loose(ch))
 
 
 def _source_text(sections: list[list[dict]]) -> str:
@@ -377,10 +388,6 @@ def _source_text(sections: list[list[dict]]) -> str:
                 else:
                     out.append(block.text)
     return "\n".join(out)
-
-
-def _section_text(sections: list[list[dict]] | None) -> str:
-    return "\n".join(b.text for items in sections or [] for item in items for b in _blocks(item))
 
 
 def _clean(text: str) -> str:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 _PX = 72 / 96  # CSS pixel -> point
 _SVG = "{http://www.w3.org/2000/svg}"
 _TEXT_ELEMENT = re.compile(r"<text\b[^>]*>.*?</text>", re.S)
+_FONT_FAMILY = re.compile(r'\sfont-family="[^"]*"')  # a long fallback list on every glyph; unused here
 _TRANSFORM = re.compile(r"(\w+)\s*\(([^)]*)\)")
 _BOLD = {"bold", "bolder", "600", "700", "800", "900"}
 _ITALIC_SKEW = 0.2  # slant of a synthetic italic (rhwp asks for italic on few glyphs)
@@ -101,7 +102,7 @@ def render_pdf(data: bytes) -> bytes:
 def _add_page(out: pymupdf.Document, svg: str) -> None:
     """Append the SVG page to `out`: its drawing converted by MuPDF, its glyphs written here."""
     try:
-        root = ET.fromstring(svg)
+        root = ET.fromstring(_FONT_FAMILY.sub("", svg))
         width, height = _length(root.get("width")), _length(root.get("height"))
     except (ET.ParseError, ValueError) as exc:
         raise RenderError(f"rhwp drew an unreadable page: {exc}") from exc
@@ -124,15 +125,50 @@ def _write_glyphs(page: pymupdf.Page, root: ET.Element) -> None:
     """Every <text> of the SVG as glyphs at its position, size, colour, width scale and weight.
 
     Glyphs are written in the SVG's order (the reading order of the layout), one TextWriter
-    per run of one colour and weight: MuPDF groups text into lines and blocks in the order it
-    is written, so a bold word must come between its neighbours, not after the page's plain
-    text. Each glyph gets its own matrix (position, horizontal scale for condensed text and
-    textLength, slant for italics).
+    per run of one colour and render mode: MuPDF groups text into lines and blocks in the
+    order it is written, so a bold word must come between its neighbours, not after the
+    page's plain text. Each glyph gets its own matrix (position, horizontal scale for
+    condensed text and textLength, slant for italics).
     """
     height = page.rect.height
-    run: tuple[str, bool] | None = None
+    run: tuple[str, int] | None = None
     writer: pymupdf.TextWriter | None = None
-    for element in root.iter(_SVG + "text"):
+    for style, size, x, y, scale, skew, glyphs in _glyph_runs(root):
+        if style != run or writer is None:
+            if writer is not None and run is not None:
+                writer.write_text(page, render_mode=run[1])
+            run, writer = style, pymupdf.TextWriter(page.rect, color=_rgb(style[0]))
+        fs = size * _PX
+        px, py = x * _PX, height - y * _PX  # TextWriter works in PDF space (y up)
+        for ch, gid, font, advance in glyphs:
+            matrix = mupdf.FzMatrix(fs * scale, 0, fs * skew, fs, px, py)
+            mupdf.fz_show_glyph(writer.this, font, matrix, gid, ord(ch), 0, 0, 0, 0)
+            px += advance * fs * scale
+    if writer is not None and run is not None:
+        writer.write_text(page, render_mode=run[1])
+
+
+_FILL, _BOLD_MODE, _INVISIBLE = 0, 2, 3  # PDF text render modes; 2 = fill and a thin stroke (bold)
+_DOT = "\u00b7"
+
+
+def _glyph_runs(root: ET.Element):
+    """(style, font size, x, baseline y, width scale, slant, glyphs) per <text> of the SVG, in order.
+
+    rhwp draws a middle dot ("·" between words: "수집·이용") as a small filled circle, not as
+    text; such a dot on the line of the text before it becomes an invisible "·" glyph, so the
+    text layer reads as the document does (the circle itself is drawn with the shapes).
+    """
+    last: tuple[float, float] | None = None  # size and baseline of the previous text
+    for element in root.iter():
+        tag = element.tag
+        if tag == _SVG + "circle":
+            dot = _dot(element, last)
+            if dot is not None:
+                yield dot
+            continue
+        if tag != _SVG + "text":
+            continue
         text = unicodedata.normalize("NFC", element.text or "")
         if not text.strip():
             continue
@@ -154,20 +190,26 @@ def _write_glyphs(page: pymupdf.Page, root: ET.Element) -> None:
             x -= natural * scale
         if element.get("dominant-baseline") == "central":
             y += _CENTRAL * size
-        style = (element.get("fill") or "#000000", (element.get("font-weight") or "") in _BOLD)
-        if style != run or writer is None:
-            if writer is not None and run is not None:
-                writer.write_text(page, render_mode=2 if run[1] else 0)  # fill + thin stroke: bold
-            run, writer = style, pymupdf.TextWriter(page.rect, color=_rgb(style[0]))
+        mode = _BOLD_MODE if (element.get("font-weight") or "") in _BOLD else _FILL
         skew = _ITALIC_SKEW if element.get("font-style") in ("italic", "oblique") else 0.0
-        fs = size * _PX
-        px, py = x * _PX, height - y * _PX  # TextWriter works in PDF space (y up)
-        for ch, gid, font, advance in glyphs:
-            matrix = mupdf.FzMatrix(fs * scale, 0, fs * skew, fs, px, py)
-            mupdf.fz_show_glyph(writer.this, font, matrix, gid, ord(ch), 0, 0, 0, 0)
-            px += advance * fs * scale
-    if writer is not None and run is not None:
-        writer.write_text(page, render_mode=2 if run[1] else 0)
+        last = (size, y)
+        yield (element.get("fill") or "#000000", mode), size, x, y, scale, skew, glyphs
+
+
+def _dot(circle: ET.Element, last: tuple[float, float] | None):
+    """An invisible middle dot for a small circle set at mid-height of the previous text's line."""
+    if last is None:
+        return None
+    size, baseline = last
+    try:
+        cx, cy, r = (float(circle.get(k) or "nan") for k in ("cx", "cy", "r"))
+    except ValueError:
+        return None
+    if not (0 < r <= 0.15 * size and baseline - 0.8 * size <= cy <= baseline):
+        return None
+    glyphs = list(_glyphs(_DOT))
+    width = sum(g[3] for g in glyphs) * size
+    return ("#000000", _INVISIBLE), size, cx - width / 2, baseline, 1.0, 0.0, glyphs
 
 
 @functools.cache
