@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HWP = EVAL_DIR / "hwp"
 DEFAULT_HWPX = DEFAULT_PDFS / "public"
+_RULE = re.compile(r"^\|(?: *:?-+:? *\|)+$", re.M)
 SPEED_BAR = 2.0  # HWP/HWPX seconds per page at most this many times the PDF path's
 
 
@@ -52,7 +54,8 @@ def measure_file(path: Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - a refused file is a result here (its Korean message is shown)
         return {**row, "mode": "refused", "message": str(exc), "seconds": time.perf_counter() - t0}
     seconds = time.perf_counter() - t0
-    ours = "\n".join(p.text for p in doc.pages)
+    # Table bars and header rules are markup, not text of the file.
+    ours = _RULE.sub("", "\n".join(p.text for p in doc.pages)).replace("|", " ")
     try:
         sections = read_sections(data)
         reference = plain_text(sections)

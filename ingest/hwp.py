@@ -86,7 +86,7 @@ def parse_hwp(data: bytes, file_name: str, fmt: str, **pdf_options: Any) -> Pars
         source = _source_text(sections) if sections else ""
         shown = coverage(source, "".join(p.text for p in parsed.pages)) if source else 1.0
         if shown >= MIN_RENDER_COVERAGE:
-            pages = respace(parsed.pages, source) if source else parsed.pages
+            pages = respace(restore_tables(parsed.pages, tables_of(sections)), source) if source else parsed.pages
             return replace(parsed, doc_id=doc_id_of(data), file_name=file_name, format=fmt, page_pdf=pdf,
                            pages=pages)
         log.warning("%s: the laid-out pages show %.0f%% of its text; indexing its text only", file_name, 100 * shown)
@@ -220,6 +220,58 @@ def plain_text(sections: list[list[dict]]) -> str:
 def tables_of(sections: list[list[dict]]) -> list[Table]:
     """The tables of read_sections' output (merged cells spread over their span)."""
     return [t for items in sections for item in items if "Table" in item for t in [_table(item["Table"])] if t]
+
+
+def restore_tables(pages: tuple[Page, ...], tables: list[Table]) -> tuple[Page, ...]:
+    """Pages whose tables are the file's own tables wherever the layout analysis lost their grid.
+
+    A table drawn with shaded cells and no rules (common in press releases) comes out of the
+    PDF parser as scattered text blocks: a header cell per block, a row per line. For each
+    table of the file (2+ rows and columns, in document order), the first run of consecutive
+    blocks on a page made only of that table's words, and holding most of its text (a table
+    split over two pages is left alone), becomes one table block: the file's cells, the run's
+    rectangle. Blocks holding anything the table lacks (a nested table's text) are never taken.
+    """
+    out = [list(p.blocks) for p in pages]
+    start = 0
+    for table in tables:
+        if len(table.rows) < 2 or len(table.rows[0]) < 2:
+            continue
+        cells = _squeeze(" ".join(c for row in table.rows for c in row if c))[0]
+        for index in range(start, len(out)):
+            run = _table_run(out[index], cells)
+            if run is not None:
+                i, j = run
+                box = functools.reduce(_union, (b.bbox for b in out[index][i:j]))
+                out[index][i:j] = [Block(_table_text(table), box, "table", table)]
+                start = index
+                break
+    return tuple(replace(page, blocks=tuple(blocks), text="\n\n".join(b.text for b in blocks))
+                 if len(blocks) != len(page.blocks) or any(a is not b for a, b in zip(blocks, page.blocks)) else page
+                 for page, blocks in zip(pages, out))
+
+
+_TABLE_SHARE = 0.7  # a run of blocks must hold this share of the table's characters (and at most 1/share)
+
+
+def _table_run(blocks: list[Block], cells: str) -> tuple[int, int] | None:
+    """(start, end) of the first run of blocks made of the table's words holding most of its text."""
+    i = 0
+    while i < len(blocks):
+        j, size = i, 0
+        while j < len(blocks) and _made_of(blocks[j], cells):
+            size += len(_squeeze(blocks[j].text)[0])
+            j += 1
+        if j > i and _TABLE_SHARE * len(cells) <= size <= len(cells) / _TABLE_SHARE:
+            return i, j
+        i = max(j, i + 1)
+    return None
+
+
+def _made_of(block: Block, cells: str) -> bool:
+    """Whether every word of the block (table bars and rules aside) is part of the table's text."""
+    words = [w for w in block.text.split() if set(w) - set("|-:")]
+    return bool(words) and all(_squeeze(w)[0] in cells for w in words)
 
 
 def respace(pages: tuple[Page, ...], source: str) -> tuple[Page, ...]:
