@@ -44,7 +44,7 @@ def hwp_files(hwp_dir: Path, hwpx_dir: Path) -> list[Path]:
 def measure_file(path: Path) -> dict:
     """Parse one HWP/HWPX file and measure what came out (see the module docstring)."""
     from ingest.formats import parse_document
-    from ingest.hwp import coverage, plain_text, read_sections, tables_of
+    from ingest.hwp import coverage, plain_text, read_unhwp, tables_of
 
     data = path.read_bytes()
     row: dict = {"file": path.name, "format": path.suffix.lower()[1:]}
@@ -57,7 +57,7 @@ def measure_file(path: Path) -> dict:
     # Table bars and header rules are markup, not text of the file.
     ours = _RULE.sub("", "\n".join(p.text for p in doc.pages)).replace("|", " ")
     try:
-        sections = read_sections(data)
+        sections = read_unhwp(data)  # the second extractor, independent of ours
         reference = plain_text(sections)
         ref_tables = sum(1 for t in tables_of(sections) if len(t.rows) >= 2 and len(t.rows[0]) >= 2)
     except ValueError as exc:

@@ -47,8 +47,8 @@ _COMPRESSED, _PASSWORD, _DISTRIBUTION = 0x01, 0x02, 0x04
 # 0.995-0.999 on the eval files; below this the layout lost content and the text is used.
 MIN_RENDER_COVERAGE = 0.9
 
-TEXT_ONLY_NOTE = ("쪽 배치를 만들 수 없어 쪽 이미지 없이 텍스트만 색인했습니다. "
-                  "인용의 쪽 번호는 문서의 구역 번호입니다.")
+TEXT_ONLY_NOTE = ("쪽 배치를 만들 수 없어 쪽 이미지 없이 텍스트만 색인했습니다. 인용의 쪽 번호는 "
+                  "파일에 저장된 쪽 나눔(HWPX) 또는 구역 번호(HWP)를 따릅니다.")
 
 _A4 = (595.28, 841.89)
 _NO_BOX = (0.0, 0.0, 0.0, 0.0)
@@ -73,7 +73,7 @@ def parse_hwp(data: bytes, file_name: str, fmt: str, **pdf_options: Any) -> Pars
     else:
         raise ValueError(f"not an HWP format: {fmt}")
     try:
-        sections = read_sections(data)
+        sections = read_sections(data, fmt)
     except ValueError as exc:
         log.warning("%s: text extractor failed: %s", file_name, exc)
         sections = None
@@ -179,10 +179,22 @@ def check_hwpx(data: bytes, file_name: str) -> None:
             raise CorruptDocumentError(file_name, f"HWPX 파일이 손상되었습니다 ('{broken}' 검사합 오류).")
 
 
-def read_sections(data: bytes) -> list[list[dict]]:
-    """The document's content per section, as unhwp reads it straight from the file.
+def read_sections(data: bytes, fmt: str) -> list[list[dict]]:
+    """The file's own content, straight from the file: an HWPX per page as last laid out by the
+    program that saved it (read_owpml), an HWP per section (read_unhwp). ValueError on failure."""
+    if fmt == "hwpx":
+        try:
+            return read_owpml(data)
+        except ValueError as exc:
+            log.warning("OWPML reader failed (%s); trying unhwp", exc)
+    return read_unhwp(data)
 
-    Items are {"Paragraph": ...} or {"Table": ...} as in unhwp's JSON; ValueError on failure.
+
+def read_unhwp(data: bytes) -> list[list[dict]]:
+    """The content per section as unhwp (MIT) reads it; HWP 5 and HWPX alike.
+
+    Items are {"Paragraph": ...} or {"Table": ...} as in unhwp's JSON (tables nested in a
+    cell are left out by unhwp); ValueError on failure.
     """
     try:
         import unhwp
@@ -194,8 +206,115 @@ def read_sections(data: bytes) -> list[list[dict]]:
     return [list(section.get("content") or []) for section in parsed.get("sections") or []]
 
 
+_HP = "{http://www.hancom.co.kr/hwpml/2011/paragraph}"
+
+
+def read_owpml(data: bytes) -> list[list[dict]]:
+    """An HWPX's content per printed page, in read_unhwp's item form; ValueError on failure.
+
+    OWPML keeps the line positions of the last layout (`hp:lineseg vertpos`, from the top of
+    the page): a paragraph starting above where the previous one ended, or marked
+    `pageBreak="1"`, starts a new page, and so does every section. A paragraph broken over
+    two pages counts on the first. Tables nested in a cell join that cell's text; text boxes
+    and notes anchored in a paragraph follow it.
+    """
+    import xml.etree.ElementTree as ET
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = sorted((n for n in archive.namelist() if _SECTION.fullmatch(n)),
+                           key=lambda n: int(_SECTION.fullmatch(n).group(1)))  # type: ignore[union-attr]
+            roots = [ET.fromstring(archive.read(n)) for n in names]
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ET.ParseError) as exc:
+        raise ValueError(f"OWPML: {type(exc).__name__}: {exc}") from exc
+    pages: list[list[dict]] = []
+    for root in roots:
+        pages.append([])
+        last: int | None = None
+        for paragraph in root.findall(_HP + "p"):
+            lines = [int(seg.get("vertpos") or 0) for seg in paragraph.findall(f"{_HP}linesegarray/{_HP}lineseg")]
+            if pages[-1] and (paragraph.get("pageBreak") == "1" or (lines and last is not None and lines[0] < last)):
+                pages.append([])
+            pages[-1].extend(_owpml_items(paragraph))
+            if lines:
+                last = lines[-1]
+                if any(b < a for a, b in zip(lines, lines[1:])):  # the paragraph runs onto the next page
+                    pages.append([])
+    while len(pages) > 1 and not pages[-1]:
+        pages.pop()
+    return pages
+
+
+def _owpml_items(paragraph) -> list[dict]:
+    """A paragraph as items: its text (split around tables), its tables, then anchored text boxes."""
+    items: list[dict] = []
+    text: list[str] = []
+    later: list[dict] = []
+
+    def flush() -> None:
+        if "".join(text).strip():
+            items.append(_paragraph_item("".join(text)))
+        text.clear()
+
+    for run in paragraph.findall(_HP + "run"):
+        for child in run:
+            if child.tag == _HP + "t":
+                text.append(child.text or "")
+                for part in child:
+                    text.append("\n" if part.tag == _HP + "lineBreak" else " " if part.tag == _HP + "tab" else "")
+                    text.append(part.tail or "")
+            elif child.tag == _HP + "tbl":
+                flush()
+                items.append(_owpml_table(child))
+            else:
+                for sub in _sublists(child):
+                    for inner in sub.findall(_HP + "p"):
+                        later.extend(_owpml_items(inner))
+    flush()
+    return items + later
+
+
+def _sublists(element):
+    """The outermost hp:subList elements under an element (text boxes, notes, captions)."""
+    for child in element:
+        if child.tag == _HP + "subList":
+            yield child
+        else:
+            yield from _sublists(child)
+
+
+def _owpml_table(table) -> dict:
+    rows = []
+    for tr in table.findall(_HP + "tr"):
+        cells = []
+        for tc in tr.findall(_HP + "tc"):
+            content = []
+            for sub in tc.findall(_HP + "subList"):
+                for inner in sub.findall(_HP + "p"):
+                    for item in _owpml_items(inner):
+                        if "Table" in item:  # a nested table: its rows as lines of the cell
+                            content.extend(_paragraph_item(" ".join(c for c in row if c))["Paragraph"]
+                                           for row in _nested_rows(item["Table"]))
+                        else:
+                            content.append(item["Paragraph"])
+            span = tc.find(_HP + "cellSpan")
+            cells.append({"content": content,
+                          "rowspan": int(span.get("rowSpan") or 1) if span is not None else 1,
+                          "colspan": int(span.get("colSpan") or 1) if span is not None else 1})
+        rows.append({"cells": cells})
+    return {"Table": {"rows": rows, "has_header": True}}
+
+
+def _nested_rows(table: dict) -> list[list[str]]:
+    return [[" ".join(_runs(p) for p in cell["content"]).strip() for cell in row["cells"]] for row in table["rows"]]
+
+
+def _paragraph_item(text: str) -> dict:
+    return {"Paragraph": {"style": {}, "content": [{"Text": {"text": text, "style": {}}}]}}
+
+
 def text_document(data: bytes, file_name: str, fmt: str, sections: list[list[dict]]) -> ParsedDocument:
-    """A document of the file's own text, one page per section, without page images."""
+    """A document of the file's own text, one page per entry of read_sections, without page images."""
     pages = []
     for number, items in enumerate(sections or [[]], start=1):
         blocks = tuple(b for item in items for b in _blocks(item))

@@ -25,7 +25,7 @@ from docqa.errors import (
 from docqa.services import open_store
 from ingest.__main__ import collect
 from ingest.formats import SUPPORTED_SUFFIXES, parse_document, sniff_format
-from ingest.hwp import TEXT_ONLY_NOTE, coverage, plain_text, read_sections
+from ingest.hwp import TEXT_ONLY_NOTE, coverage, plain_text, read_owpml, read_unhwp, text_document
 from ingest.pipeline import Ingestor
 from retrieval.search import Searcher
 from tests import pdfs
@@ -127,13 +127,13 @@ def test_a_real_hwp_is_laid_out_into_printed_pages_with_a_text_layer(small_hwp):
     assert "직업능력개발훈련" in layer.replace(" ", "")
     # Everything the file says is on the pages: the file's own text, read by a second extractor.
     ours = "\n".join(p.text for p in doc.pages)
-    assert coverage(plain_text(read_sections(data)), ours) >= 0.99
+    assert coverage(plain_text(read_unhwp(data)), ours) >= 0.99
     assert all(unicodedata.is_normalized("NFC", p.text) for p in doc.pages)
 
 
 def test_word_spaces_and_paragraphs_are_the_documents_own(small_hwp):
     data, doc = small_hwp
-    source = plain_text(read_sections(data))
+    source = plain_text(read_unhwp(data))
     words = collections.Counter(re.findall(r"\S+", source))
     ours = [w for p in doc.pages for w in re.findall(r"[^\s|]+", p.text)]
     # A word of ours that the file spells as two words lost a space; measured 0 of ~1,000 here.
@@ -163,7 +163,7 @@ def test_a_real_hwpx_keeps_tables_colours_and_bold_runs_in_reading_order(small_h
     text = "\n".join(p.text for p in doc.pages)
     # Bold and coloured words sit inside their sentence, not gathered after the page's plain text.
     assert "24.2월말 누계 총수입은 국세" in text.replace("’", "")
-    source = plain_text(read_sections(data))
+    source = plain_text(read_unhwp(data))
     assert coverage(source, text) >= 0.99
     cells = re.sub(r"^\|(?: *-+ *\|)+$", "", text, flags=re.M)  # header rules are markup
     assert coverage(cells, source) >= 0.95  # hardly anything of ours is missing from the file: no duplicates
@@ -175,7 +175,7 @@ def test_a_real_hwpx_keeps_tables_colours_and_bold_runs_in_reading_order(small_h
 def test_nested_table_cells_are_not_duplicated():
     data = eval_file(LOAN).read_bytes()
     doc = parse_document(data, "loan.hwp")
-    source = re.sub(r"\s", "", plain_text(read_sections(data)))
+    source = re.sub(r"\s", "", plain_text(read_unhwp(data)))
     counts = collections.Counter(b.text for p in doc.pages for b in p.blocks if len(b.text) >= 20)
     for text, n in counts.items():
         if n > 1:  # a passage repeated on the pages is repeated in the file too (e.g. 부칙 clauses)
@@ -190,7 +190,7 @@ def test_every_real_hwp_and_hwpx_is_read_with_pages_and_page_images(name):
     with pymupdf.open("pdf", doc.page_pdf) as pdf:
         assert pdf.page_count == len(doc.pages)
     assert sum(1 for p in doc.pages if p.status == "ok") >= len(doc.pages) - 1
-    assert coverage(plain_text(read_sections(data)), "\n".join(p.text for p in doc.pages)) >= 0.98
+    assert coverage(plain_text(read_unhwp(data)), "\n".join(p.text for p in doc.pages)) >= 0.98
 
 
 # ---------------------------------------------------------------------------- text-only fallback
@@ -210,6 +210,18 @@ def test_a_file_that_cannot_be_laid_out_is_indexed_from_its_text_per_section():
     assert table_block.text == "| 구분 | 한도 |\n| --- | --- |\n| 생계비 대부 | 1천만원 |"
     assert doc.pages[0].text == "\n\n".join(b.text for b in doc.pages[0].blocks)
     assert doc.pages[1].text == "제2조(기타) 둘째 구역의 문단입니다."
+
+
+def test_the_text_only_pages_of_a_real_hwpx_are_its_printed_pages(small_hwpx):
+    # OWPML keeps the line positions of the last layout: the text-only reader cuts pages there.
+    data, rendered = small_hwpx
+    pages = read_owpml(data)
+    assert len(pages) == len(rendered.pages) == 4
+    squeeze = lambda t: re.sub(r"[\s|]", "", t)  # noqa: E731
+    for number, items in enumerate(pages, start=1):
+        text = text_document(data, "x.hwpx", "hwpx", [items]).pages[0].text
+        last_words = squeeze(text)[-12:]  # a page's last words are printed on that page
+        assert last_words in squeeze(rendered.pages[number - 1].text), (number, last_words)
 
 
 def test_a_layout_that_loses_the_text_falls_back_to_the_text():
