@@ -76,21 +76,14 @@ def measure_file(path: Path) -> dict:
     return row
 
 
-def measure_pdfs(pdf_dir: Path) -> dict:
-    """Parse every PDF of a folder (not recursive): pages and seconds per page of the PDF path."""
+def measure_pdf(path: Path) -> tuple[int, float]:
+    """(pages, seconds) of the PDF path parsing one PDF."""
     from ingest.formats import parse_document
 
-    pages = 0
-    seconds = 0.0
-    files = sorted(pdf_dir.glob("*.pdf"))
-    for path in files:
-        data = path.read_bytes()
-        t0 = time.perf_counter()
-        doc = parse_document(data, path.name)
-        seconds += time.perf_counter() - t0
-        pages += len(doc.pages)
-    return {"folder": str(pdf_dir), "files": len(files), "pages": pages, "seconds": seconds,
-            "s_per_page": seconds / max(pages, 1)}
+    data = path.read_bytes()
+    t0 = time.perf_counter()
+    doc = parse_document(data, path.name)
+    return len(doc.pages), time.perf_counter() - t0
 
 
 def measure_ingest(paths: Sequence[Path]) -> dict:
@@ -144,21 +137,30 @@ def run(hwp_dir: Path, hwpx_dir: Path, pdf_dir: Path, ingest: bool = False) -> d
     files = hwp_files(hwp_dir, hwpx_dir)
     if not files:
         raise SystemExit(f"no .hwp under {hwp_dir} and no .hwpx under {hwpx_dir}")
+    pdf_files = sorted(pdf_dir.glob("*.pdf"))
     rows = []
-    for path in files:
-        log.info("parsing %s", path.name)
-        rows.append(measure_file(path))
+    pdf_pages, pdf_seconds = 0, 0.0
+    # HWP and PDF files alternate, so that both sides see the same load of a shared machine.
+    for i in range(max(len(files), len(pdf_files))):
+        if i < len(files):
+            log.info("parsing %s", files[i].name)
+            rows.append(measure_file(files[i]))
+        if i < len(pdf_files):
+            pages, seconds = measure_pdf(pdf_files[i])
+            pdf_pages += pages
+            pdf_seconds += seconds
     read = [r for r in rows if r["mode"] != "refused"]
     pages = sum(r["pages"] for r in read)
     seconds = sum(r["seconds"] for r in read)
     result = {"files": rows, "hwp_parse": {"pages": pages, "seconds": seconds, "s_per_page": seconds / max(pages, 1)},
-              "pdf_parse": measure_pdfs(pdf_dir)}
+              "pdf_parse": {"folder": str(pdf_dir), "files": len(pdf_files), "pages": pdf_pages,
+                            "seconds": pdf_seconds, "s_per_page": pdf_seconds / max(pdf_pages, 1)}}
     result["parse_ratio"] = result["hwp_parse"]["s_per_page"] / max(result["pdf_parse"]["s_per_page"], 1e-9)
     if ingest:
         log.info("ingesting the HWP/HWPX files")
         result["hwp_ingest"] = measure_ingest(files)
         log.info("ingesting the reference PDFs")
-        result["pdf_ingest"] = measure_ingest(sorted(pdf_dir.glob("*.pdf")))
+        result["pdf_ingest"] = measure_ingest(pdf_files)
         result["ingest_ratio"] = result["hwp_ingest"]["s_per_page"] / max(result["pdf_ingest"]["s_per_page"], 1e-9)
     return result
 

@@ -14,6 +14,7 @@ Sizes: rhwp draws in CSS pixels (96 per inch); the PDF is in points (72 per inch
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import ctypes.util
 import functools
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 _PX = 72 / 96  # CSS pixel -> point
 _SVG = "{http://www.w3.org/2000/svg}"
 _TEXT_ELEMENT = re.compile(r"<text\b[^>]*>.*?</text>", re.S)
+_IMAGE_ELEMENT = re.compile(r"<image\b[^>]*?/>|<image\b[^>]*>\s*</image>")
+_ATTRIBUTE = re.compile(r'([\w:-]+)="([^"]*)"')
 _FONT_FAMILY = re.compile(r'\sfont-family="[^"]*"')  # a long fallback list on every glyph; unused here
 _TRANSFORM = re.compile(r"(\w+)\s*\(([^)]*)\)")
 _BOLD = {"bold", "bolder", "600", "700", "800", "900"}
@@ -107,11 +110,44 @@ def _add_page(out: pymupdf.Document, svg: str) -> None:
     except (ET.ParseError, ValueError) as exc:
         raise RenderError(f"rhwp drew an unreadable page: {exc}") from exc
     page = out.new_page(width=width * _PX, height=height * _PX)
-    drawing = _TEXT_ELEMENT.sub("", svg)
+    images: list[tuple[pymupdf.Rect, bytes]] = []
+
+    def take_image(match: re.Match) -> str:
+        # Embedded pictures go in as they are (a JPEG stays a JPEG): through MuPDF's SVG
+        # converter they would be decoded and compressed again, most of an illustrated page's time.
+        image = _embedded_image(match.group(0))
+        if image is None:
+            return match.group(0)
+        images.append(image)
+        return ""
+
+    drawing = _IMAGE_ELEMENT.sub(take_image, _TEXT_ELEMENT.sub("", svg))
     with pymupdf.open(stream=drawing.encode("utf-8"), filetype="svg") as src:
         with pymupdf.open("pdf", src.convert_to_pdf()) as shapes:
             page.show_pdf_page(page.rect, shapes, 0)
+    for rect, data in images:
+        try:
+            page.insert_image(rect, stream=data, keep_proportion=False)
+        except Exception as exc:  # noqa: BLE001 - a picture MuPDF cannot decode is left out, the page stays
+            log.debug("embedded image not drawn: %r", exc)
     _write_glyphs(page, root)
+
+
+def _embedded_image(tag: str) -> tuple[pymupdf.Rect, bytes] | None:
+    """The rectangle (points) and bytes of an <image> holding a base64 data URI, else None."""
+    attrs = dict(_ATTRIBUTE.findall(tag))
+    href = attrs.get("href") or attrs.get("xlink:href") or ""
+    if not href.startswith("data:") or ";base64," not in href[:100] or "transform" in attrs:
+        return None
+    try:
+        x, y, w, h = (float(attrs[k]) * _PX for k in ("x", "y", "width", "height"))
+        data = base64.b64decode(href.split(",", 1)[1])
+    except (KeyError, ValueError) as exc:
+        log.debug("unreadable <image>: %r", exc)
+        return None
+    if w <= 0 or h <= 0:
+        return None
+    return pymupdf.Rect(x, y, x + w, y + h), data
 
 
 def _length(value: str | None) -> float:
@@ -160,40 +196,48 @@ def _glyph_runs(root: ET.Element):
     text layer reads as the document does (the circle itself is drawn with the shapes).
     """
     last: tuple[float, float] | None = None  # size and baseline of the previous text
+    text_tag, circle_tag = _SVG + "text", _SVG + "circle"
     for element in root.iter():
         tag = element.tag
-        if tag == _SVG + "circle":
+        if tag == circle_tag:
             dot = _dot(element, last)
             if dot is not None:
                 yield dot
             continue
-        if tag != _SVG + "text":
+        if tag != text_tag:
             continue
-        text = unicodedata.normalize("NFC", element.text or "")
-        if not text.strip():
+        text = element.text
+        if not text or text.isspace():
             continue
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
+        at = element.attrib
         try:
-            size = float(element.get("font-size") or 12)
-            a, d, e, f = _transform(element.get("transform") or "")
-            x = e + float(element.get("x") or 0) * a
-            y = f + float(element.get("y") or 0) * d
-            stretch = float(element.get("textLength") or 0)
+            size = float(at.get("font-size") or 12)
+            if "transform" in at:
+                a, d, e, f = _transform(at["transform"])
+            else:
+                a, d, e, f = 1.0, 1.0, 0.0, 0.0
+            x = e + float(at.get("x") or 0) * a
+            y = f + float(at.get("y") or 0) * d
+            stretch = float(at.get("textLength") or 0)
         except ValueError:
-            log.debug("unreadable <text> attributes: %s", element.attrib)
+            log.debug("unreadable <text> attributes: %s", at)
             continue
-        glyphs = [g for ch in text for g in _glyphs(ch)]
+        glyphs = _glyphs(text[0]) if len(text) == 1 else tuple(g for ch in text for g in _glyphs(ch))
         natural = sum(g[3] for g in glyphs) * size
         scale = stretch / natural if stretch > 0 and natural > 0 else a
-        if element.get("text-anchor") == "middle":
+        anchor = at.get("text-anchor")
+        if anchor == "middle":
             x -= natural * scale / 2
-        elif element.get("text-anchor") == "end":
+        elif anchor == "end":
             x -= natural * scale
-        if element.get("dominant-baseline") == "central":
+        if at.get("dominant-baseline") == "central":
             y += _CENTRAL * size
-        mode = _BOLD_MODE if (element.get("font-weight") or "") in _BOLD else _FILL
-        skew = _ITALIC_SKEW if element.get("font-style") in ("italic", "oblique") else 0.0
+        mode = _BOLD_MODE if at.get("font-weight") in _BOLD else _FILL
+        skew = _ITALIC_SKEW if at.get("font-style") in ("italic", "oblique") else 0.0
         last = (size, y)
-        yield (element.get("fill") or "#000000", mode), size, x, y, scale, skew, glyphs
+        yield (at.get("fill") or "#000000", mode), size, x, y, scale, skew, glyphs
 
 
 def _dot(circle: ET.Element, last: tuple[float, float] | None):
@@ -207,7 +251,7 @@ def _dot(circle: ET.Element, last: tuple[float, float] | None):
         return None
     if not (0 < r <= 0.15 * size and baseline - 0.8 * size <= cy <= baseline):
         return None
-    glyphs = list(_glyphs(_DOT))
+    glyphs = _glyphs(_DOT)
     width = sum(g[3] for g in glyphs) * size
     return ("#000000", _INVISIBLE), size, cx - width / 2, baseline, 1.0, 0.0, glyphs
 
