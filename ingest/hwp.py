@@ -103,20 +103,26 @@ def check_hwp(data: bytes, file_name: str) -> None:
     try:
         ole = olefile.OleFileIO(io.BytesIO(data), raise_defects=olefile.DEFECT_INCORRECT)
     except Exception as exc:  # noqa: BLE001 - olefile raises several types for broken containers
-        log.warning("%s: OLE container unreadable: %r", file_name, exc)
-        raise CorruptDocumentError(file_name, "HWP 파일이 손상되었거나 잘려서 열 수 없습니다.") from exc
+        # A file cut short usually breaks the allocation table; a container with a minor defect
+        # from another writer is still read leniently, and its body streams must then inflate
+        # to their end (below), which a cut-short body never does.
+        log.warning("%s: OLE container defective (%r); reading it leniently", file_name, exc)
+        try:
+            ole = olefile.OleFileIO(io.BytesIO(data))
+        except Exception as again:  # noqa: BLE001
+            raise CorruptDocumentError(file_name, "HWP 파일이 잘렸거나 손상되어 열 수 없습니다.") from again
     with ole:
         if not ole.exists("FileHeader"):
             if file_name.lower().endswith(".hwp"):
-                raise CorruptDocumentError(file_name, "HWP 파일이 손상되어 파일 머리글(FileHeader)이 없습니다.")
+                raise CorruptDocumentError(file_name, "HWP 파일이 잘렸거나 손상되어 파일 머리글이 없습니다.")
             raise UnsupportedFormatError(file_name, "HWP 문서가 아닌 OLE 파일입니다(예: 예전 MS Office 문서). "
                                                     "PDF, HWP, HWPX 파일만 색인할 수 있습니다.")
         try:
             header = ole.openstream("FileHeader").read()
         except Exception as exc:  # noqa: BLE001
-            raise CorruptDocumentError(file_name, "HWP 파일 머리글을 읽을 수 없습니다(손상된 파일).") from exc
+            raise CorruptDocumentError(file_name, "HWP 파일이 잘렸거나 손상되어 머리글을 읽을 수 없습니다.") from exc
         if len(header) < 40 or not header.startswith(HWP_SIGNATURE):
-            raise CorruptDocumentError(file_name, "HWP 파일 머리글이 올바르지 않습니다(손상된 파일).")
+            raise CorruptDocumentError(file_name, "HWP 파일이 잘렸거나 손상되어 파일 머리글이 올바르지 않습니다.")
         version, flags = struct.unpack_from("<II", header, 32)
         major = version >> 24
         if major != 5:
@@ -131,7 +137,7 @@ def check_hwp(data: bytes, file_name: str) -> None:
         streams = ["/".join(path) for path in ole.listdir()]
         sections = [s for s in streams if re.fullmatch(r"BodyText/Section\d+", s)]
         if not sections or "DocInfo" not in streams:
-            raise CorruptDocumentError(file_name, "HWP 파일이 손상되어 본문을 찾을 수 없습니다.")
+            raise CorruptDocumentError(file_name, "HWP 파일이 잘렸거나 손상되어 본문을 찾을 수 없습니다.")
         for name in ["DocInfo", *sections]:
             try:
                 raw = ole.openstream(name).read()
