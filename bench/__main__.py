@@ -1,4 +1,4 @@
-"""`python -m bench quality|autorag|speed|rerank-cost`: retrieval quality and speed over ../shared/eval."""
+"""`python -m bench quality|autorag|speed|rerank-cost|scale`: retrieval quality and speed over ../shared/eval."""
 
 from __future__ import annotations
 
@@ -168,7 +168,16 @@ def _rerank_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+# Benchmarks with their own command line: `python -m bench NAME ...` runs `python -m bench.MODULE ...`.
+DELEGATED = {"scale": "bench.scale", "busy": "bench.busy"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        return importlib.import_module(DELEGATED[argv[0]]).main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -12,6 +12,10 @@ from pathlib import Path
 DEFAULT_EMBED_MODEL = "dragonkue/multilingual-e5-small-ko"
 DEFAULT_RERANKER = "dragonkue/bge-reranker-v2-m3-ko"
 DOMAINS = ("finance", "public", "medical", "law", "commerce")
+# Versions of the code that turns documents into an index, recorded in it: a change makes old
+# indexes refuse to open until they are rebuilt (never silently mixed).
+CHUNKER_VERSION = "page-sentence-v1"
+LEXICAL_VERSION = "kiwi-content-v1"
 DOMAIN_LABELS = {"finance": "금융", "public": "공공", "medical": "의료", "law": "법률", "commerce": "커머스"}
 
 
@@ -39,6 +43,8 @@ class Settings:
     embed_batch_tokens: int = 4096  # RAG_EMBED_BATCH_TOKENS: padded tokens per embedding batch
     fusion: str = "zscore"  # RAG_FUSION: "zscore", "minmax" or "rrf"
     dense_weight: float = 0.3  # RAG_DENSE_WEIGHT: weight of the dense side in score fusion
+    lease_timeout_s: float = 600.0  # RAG_LEASE_TIMEOUT: a writer silent this long is presumed dead
+    worker_idle_s: float = 120.0  # RAG_WORKER_IDLE: the ingest worker exits after this long without work
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -55,6 +61,8 @@ class Settings:
             embed_batch_tokens=_env_int("RAG_EMBED_BATCH_TOKENS", cls.embed_batch_tokens),
             fusion=env.get("RAG_FUSION", "").strip() or cls.fusion,
             dense_weight=float(env.get("RAG_DENSE_WEIGHT", "").strip() or cls.dense_weight),
+            lease_timeout_s=float(env.get("RAG_LEASE_TIMEOUT", "").strip() or cls.lease_timeout_s),
+            worker_idle_s=float(env.get("RAG_WORKER_IDLE", "").strip() or cls.worker_idle_s),
         )
         return replace(s, **overrides)
 
@@ -69,3 +77,15 @@ class Settings:
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def jobs_db(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docqa.config import Settings
+from docqa.config import CHUNKER_VERSION, LEXICAL_VERSION, Settings
 from docqa.models import Embedder
 from docqa.store import Store
 
@@ -11,16 +11,23 @@ def load_embedder(settings: Settings) -> Embedder:
     return Embedder.from_settings(settings)
 
 
-def open_store(settings: Settings, embedder: Embedder, check: bool = True) -> Store:
-    """Open the store for this model and chunker; raises ModelMismatchError on a mismatch.
+def index_signature(embedder: Embedder, settings: Settings) -> dict[str, str | int]:
+    """How an index is built: model, prefixes, dimension, chunker settings and lexical tokenizer.
 
-    With `check=False` a mismatching index can still be listed (before a re-index).
+    The chunk size is capped by the model's limit and the overlap by half the room left after
+    the prefix (the chunker applies the same rules).
     """
-    from ingest.chunk import Chunker
-    from ingest.pipeline import index_signature
+    chunk_tokens = min(settings.chunk_tokens, embedder.max_tokens)
+    budget = chunk_tokens - embedder.passage_tokens("")
+    overlap = max(0, min(settings.chunk_overlap, budget // 2))
+    return {**embedder.signature(), "chunker": CHUNKER_VERSION, "chunk_tokens": chunk_tokens,
+            "chunk_overlap": overlap, "lexical": LEXICAL_VERSION}
 
-    chunker = Chunker.for_embedder(embedder, settings.chunk_tokens, settings.chunk_overlap)
-    store = Store.open(settings, index_signature(embedder, chunker), check=check)
-    if check:
-        store.remove_orphans()
-    return store
+
+def open_store(settings: Settings, embedder: Embedder, check: bool = True) -> Store:
+    """Open the live index for this model and chunker; raises ModelMismatchError on a mismatch.
+
+    With `check=False` a mismatching index can still be listed (before a re-index). Opening
+    never deletes anything: unfinished writes are swept by writers, after their lease expires.
+    """
+    return Store.open(settings, index_signature(embedder, settings), check=check)

@@ -14,10 +14,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from docqa.config import CHUNKER_VERSION
 from docqa.text import sentence_spans
 from docqa.types import Block, Chunk, Page, ParsedDocument
-
-CHUNKER_VERSION = "page-sentence-v1"
 
 
 @dataclass(frozen=True)

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import html
-from functools import partial
-from pathlib import Path
-
 import streamlit as st
 
 from docqa.config import DOMAINS
 from docqa.errors import DocQAError
-from docqa.types import DocumentInfo, Hit, SearchResult
-from pages import common, render
-from pages.render import md
+from docqa.types import DocumentInfo, SearchResult
+from ui import cards, common
+from ui.render import md
+from ui.resources import Services
 
 common.ensure_routed()
 
-STAGE_NAMES = {"index": "색인 준비", "dense": "의미 검색", "lexical": "형태소 검색", "fusion": "결합",
-               "rerank": "재순위", "cite": "인용 정리"}
+STAGE_NAMES = {"index": "색인 확인", "dense": "의미 검색", "lexical": "형태소 검색", "fusion": "결합",
+               "fetch": "구절 읽기", "rerank": "재순위", "cite": "인용 정리"}
 HISTORY_MAX = 20
-
-st.markdown("""<style>
-.passage { line-height: 1.6; font-size: 0.95rem; }
-.passage .gap { display: block; height: 0.45em; }
-.passage mark { background: #ffe066; padding: 0.05em 0.15em; border-radius: 0.2em; }
-.card-head { font-size: 1.02rem; margin-bottom: 0.25rem; }
-.card-head .meta { color: #555; font-size: 0.9rem; }
-</style>""", unsafe_allow_html=True)
 
 
 def remember(question: str) -> None:
@@ -48,44 +37,6 @@ def ask_again(question: str) -> None:
     remember(question)
 
 
-def pages_label(hit: Hit) -> str:
-    c = hit.chunk
-    return f"{c.page_start}쪽" if c.page_start == c.page_end else f"{c.page_start}–{c.page_end}쪽"
-
-
-def card_head(rank: int, hit: Hit) -> str:
-    """Rank, document, page, domain and score as safe HTML (the file name is escaped)."""
-    c = hit.chunk
-    esc = html.escape
-    return (f'<div class="card-head"><b>{rank}. {esc(c.file_name)}</b> '
-            f'<span class="meta">· {esc(pages_label(hit))} · {esc(common.domain_label(c.domain))} '
-            f'· 점수 {hit.score:.3f}</span></div>')
-
-
-def passage_card(rank: int, hit: Hit, svc: common.Services) -> None:
-    c = hit.chunk
-    with st.container(border=True, key=f"card_{rank}"):
-        st.markdown(card_head(rank, hit), unsafe_allow_html=True)
-        if c.heading:
-            st.caption(md(c.heading))
-        st.markdown(render.passage_html(c.text, hit.key_sentences), unsafe_allow_html=True)
-        path = svc.store.file_path(c.doc_id)
-        if not path.exists():
-            st.caption("원본 PDF가 저장되어 있지 않아 쪽 이미지를 보여 줄 수 없습니다.")
-            return
-        for page in c.pages:
-            with st.expander(f"{page}쪽 이미지 보기 (근거 위치 강조)"):
-                png = common.page_image(c.doc_id, str(path), page, c.rects, hit.key_sentences)
-                st.image(png, caption=f"{page}쪽 · 노란색: 핵심 문장, 파란색: 인용 구절", width=820)
-        cols = st.columns(2)
-        cols[0].download_button("이 쪽만 PDF로 받기", data=partial(render.page_pdf, str(path), c.page_start),
-                                file_name=render.download_name(c.file_name, c.page_start), mime="application/pdf",
-                                on_click="ignore", key=f"dl_page_{rank}", icon=":material/description:")
-        cols[1].download_button("원본 문서 받기", data=partial(Path(path).read_bytes),
-                                file_name=render.download_name(c.file_name), mime="application/pdf",
-                                on_click="ignore", key=f"dl_doc_{rank}", icon=":material/download:")
-
-
 def timing_line(result: SearchResult) -> str:
     parts = [f"{STAGE_NAMES.get(stage, stage)} {ms:,.0f}ms" for stage, ms in result.timings_ms.items()]
     total = sum(result.timings_ms.values())
@@ -105,9 +56,10 @@ def history_sidebar() -> None:
                       width="stretch")
 
 
-def search(svc: common.Services, question: str, k: int, domains: list[str], doc_ids: list[str]) -> SearchResult:
-    """Search once per (question, filters); reruns (expanders, downloads) reuse the result."""
-    key = (question, k, tuple(domains), tuple(doc_ids), svc.store.version())
+def search(svc: Services, question: str, k: int, domains: list[str], doc_ids: list[str]) -> SearchResult:
+    """Search once per (question, filters, index generation); reruns (expanders, downloads) reuse it."""
+    svc.searcher.index.refresh()
+    key = (question, k, tuple(domains), tuple(doc_ids), svc.searcher.index.generation)
     cached = st.session_state.get("last_search")
     if cached and cached[0] == key:
         return cached[1]
@@ -116,12 +68,14 @@ def search(svc: common.Services, question: str, k: int, domains: list[str], doc_
     return result
 
 
+st.markdown(cards.CSS, unsafe_allow_html=True)
 st.title("질문")
 svc = common.require_services()
 documents: list[DocumentInfo] = svc.store.documents()
 if not documents:
-    st.info("아직 색인된 문서가 없습니다. 먼저 문서 페이지에서 PDF를 올려 주세요.", icon=":material/inbox:")
-    st.page_link("pages/documents.py", label="문서 페이지로 가서 PDF 올리기", icon=":material/description:")
+    st.info("아직 색인된 문서가 없습니다. 먼저 문서 페이지에서 문서(PDF, HWP, HWPX)를 올려 주세요.",
+            icon=":material/inbox:")
+    st.page_link("pages/documents.py", label="문서 페이지로 가서 문서 올리기", icon=":material/description:")
     st.stop()
 
 with st.form("ask", border=False, enter_to_submit=True):
@@ -136,7 +90,7 @@ with st.expander("검색 조건", expanded=False):
     others = sorted({doc.domain for doc in documents} - set(DOMAINS))
     domains = c1.multiselect("도메인", [*present, *others], format_func=common.domain_label,
                              placeholder="전체 도메인")
-    names = {d.doc_id: d.file_name for d in documents}
+    names = {d.doc_id: common.document_label(d, documents) for d in documents}
     doc_ids = c2.multiselect("문서", list(names), format_func=names.get, placeholder="전체 문서")
     k = c3.number_input("결과 수", min_value=1, max_value=20, value=5, step=1)
 
@@ -152,5 +106,5 @@ if question:
     if result.message:
         st.info(md(result.message))
     for rank, hit in enumerate(result.hits, start=1):
-        passage_card(rank, hit, svc)
+        cards.passage_card(rank, hit, svc)
     st.caption(timing_line(result))

@@ -11,8 +11,9 @@ from evaluation.labels import SAMPLE_LABELS as DEFAULT_LABELS
 from evaluation.labels import LabelError, read_rows
 from evaluation.metrics import METRICS
 from evaluation.scoring import CONFIGS
-from pages import common
-from pages.render import md
+from ui import common
+from ui.render import md
+from ui.resources import upload_limit_mb
 
 common.ensure_routed()
 
@@ -79,7 +80,7 @@ sources = [SAMPLE, UPLOAD] if DEFAULT_LABELS.is_file() else [UPLOAD]
 source = st.radio("질문 목록", sources, horizontal=True, captions=[captions[s] for s in sources])
 upload = None
 if source == UPLOAD:
-    common.korean_uploader(common.upload_limit_mb(svc.settings))
+    common.korean_uploader(upload_limit_mb(svc.settings, int(st.get_option("server.maxUploadSize"))))
     upload = st.file_uploader("라벨 CSV", type=["csv"], key="labels_csv")
 configs = [c for c in CONFIG_NAMES if c in CONFIGS and (c != "rerank" or svc.searcher.reranker is not None)]
 config = st.selectbox("검색 방식", configs, format_func=CONFIG_NAMES.get,

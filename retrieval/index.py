@@ -1,9 +1,11 @@
-"""In-memory views derived from the store: BM25 over morphemes and the passage vectors.
+"""The in-memory views derived from the store: passage vectors and Korean BM25, kept per document.
 
-Rebuilt whenever the store's fingerprint changes (documents added or deleted, by
-this process or another one sharing the Chroma server), so it is never stale.
-Morphemes are computed once at ingest and kept in each passage's metadata
-("lex"), so a rebuild only reads the store.
+The views follow the store's generation: when another process (or this one) commits, the
+registry is compared with what is loaded, and only the documents that were added, replaced
+or deleted are read or dropped. Nothing is rebuilt from the whole store after a change.
+Passage texts stay in the store (fetched for the few candidates a search returns), so memory
+grows with vectors and term counts only. Morphemes are computed once at ingest and kept in
+each passage's metadata ("lex").
 """
 
 from __future__ import annotations
@@ -14,55 +16,285 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
-from docqa.store import Store, chunk_from_record
-from docqa.types import Chunk
-from retrieval.lexical import BM25
+from docqa.store import PassageRow, Store
 
 log = logging.getLogger(__name__)
 
+K1, B = 1.2, 0.75
+_CHECK_EVERY_S = 0.25  # at most this often a search asks the store for its generation
+_TAIL_SHARE = 0.2  # rebuild the lexical matrix when rows added since the last build exceed this share
+_DEAD_SHARE = 0.25  # compact when this share of rows belongs to deleted documents
 
-@dataclass(frozen=True)
-class Snapshot:
-    version: tuple[int, int]
-    chunks: tuple[Chunk, ...]
-    position: dict[str, int]  # chunk_id -> row
-    vectors: np.ndarray  # (n, dim), L2-normalised
-    bm25: BM25
-    domains: np.ndarray  # per row
-    doc_ids: np.ndarray  # per row
+
+@dataclass
+class _Doc:
+    build: str
+    start: int  # first row
+    count: int
+    domain: str
+    cols: np.ndarray  # int32 term ids, row after row
+    tfs: np.ndarray  # uint16 counts, aligned with cols
+    row_nnz: np.ndarray  # int32 distinct terms per row
+
+
+class LexicalView:
+    """Okapi BM25 (k1 1.2, b 0.75) over term counts, with rows added and dropped per document.
+
+    Scores use the statistics of the live rows only (document frequency, average length),
+    exactly as if the index had been built from them.
+    """
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.df = np.zeros(0, dtype=np.int64)
+        self.lengths = np.zeros(0, dtype=np.float32)
+        self.matrix: sparse.csc_matrix | None = None  # rows [0, built_rows)
+        self.built_rows = 0
+        self.tail: sparse.csc_matrix | None = None  # rows [built_rows, n), rebuilt when dirty
+        self._tail_docs: list[_Doc] = []
+
+    def terms_of(self, lexes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Term ids, counts, distinct terms per row, and lengths, for passages' morpheme strings."""
+        cols: list[int] = []
+        tfs: list[int] = []
+        row_nnz = np.zeros(len(lexes), dtype=np.int32)
+        lengths = np.zeros(len(lexes), dtype=np.float32)
+        for r, lex in enumerate(lexes):
+            terms = lex.split()
+            lengths[r] = len(terms)
+            counts: dict[int, int] = {}
+            for term in terms:
+                j = self.vocab.setdefault(term, len(self.vocab))
+                counts[j] = counts.get(j, 0) + 1
+            cols.extend(counts)
+            tfs.extend(counts.values())
+            row_nnz[r] = len(counts)
+        return (np.asarray(cols, dtype=np.int32), np.minimum(np.asarray(tfs), 65535).astype(np.uint16), row_nnz,
+                lengths)
+
+    def add(self, doc: _Doc, lengths: np.ndarray) -> None:
+        if len(self.vocab) > len(self.df):
+            self.df = np.concatenate([self.df, np.zeros(len(self.vocab) - len(self.df), dtype=np.int64)])
+        np.add.at(self.df, doc.cols, 1)
+        self.lengths = np.concatenate([self.lengths, lengths])
+        self._tail_docs.append(doc)
+        self.tail = None
+
+    def drop(self, doc: _Doc) -> None:
+        np.subtract.at(self.df, doc.cols, 1)
+
+    def rebuild(self, docs: list[_Doc], n_rows: int) -> None:
+        """One matrix over every row (after a compaction or when the tail grew large)."""
+        self.matrix = _csc(docs, 0, n_rows, len(self.vocab))
+        self.built_rows = n_rows
+        self._tail_docs = []
+        self.tail = None
+
+    def scores(self, terms: list[str], alive: np.ndarray) -> np.ndarray:
+        """BM25 score of every row for the query's morphemes (a repeated term counts once)."""
+        n = len(alive)
+        out = np.zeros(n, dtype=np.float32)
+        cols = sorted({self.vocab[t] for t in terms if t in self.vocab})
+        live = int(alive.sum())
+        if not cols or live == 0:
+            return out
+        avg = float(self.lengths[:n][alive].mean()) or 1.0
+        if self.tail is None and self._tail_docs:
+            self.tail = _csc(self._tail_docs, self.built_rows, n, len(self.vocab))
+        for matrix, offset in ((self.matrix, 0), (self.tail, self.built_rows)):
+            if matrix is None:
+                continue
+            for c in cols:
+                if c >= matrix.shape[1]:
+                    continue
+                lo, hi = matrix.indptr[c], matrix.indptr[c + 1]
+                if lo == hi:
+                    continue
+                rows = matrix.indices[lo:hi] + offset
+                tf = matrix.data[lo:hi]
+                df = float(self.df[c])
+                idf = np.log1p((live - df + 0.5) / (df + 0.5))
+                norm = K1 * (1 - B + B * self.lengths[rows] / avg)
+                out[rows] += (idf * tf * (K1 + 1) / (tf + norm)).astype(np.float32)
+        out[~alive] = 0.0
+        return out
+
+    def idf_of(self, term: str, live: int) -> float:
+        j = self.vocab.get(term)
+        if j is None or j >= len(self.df) or live == 0:
+            return 0.0
+        df = float(self.df[j])
+        return float(np.log1p((live - df + 0.5) / (df + 0.5)))
+
+
+def _csc(docs: list[_Doc], first_row: int, end_row: int, n_cols: int) -> sparse.csc_matrix:
+    rows, cols, vals = [], [], []
+    for d in docs:
+        local = np.repeat(np.arange(d.start - first_row, d.start - first_row + d.count, dtype=np.int32), d.row_nnz)
+        rows.append(local)
+        cols.append(d.cols)
+        vals.append(d.tfs.astype(np.float32))
+    if not rows:
+        return sparse.csc_matrix((end_row - first_row, n_cols), dtype=np.float32)
+    coo = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                            shape=(end_row - first_row, n_cols))
+    return coo.tocsc()
 
 
 class DerivedIndex:
-    """Thread-safe cache of a `Snapshot` of the store."""
+    """Vectors and BM25 for every committed passage, following the store's generation.
 
-    def __init__(self, store: Store):
+    Thread-safe: `lock` guards the arrays; `refresh()` is cheap when nothing changed.
+    Row fields: `record_ids` (store ids), `doc_ix`/`domain_ix` (ints), `alive`.
+    """
+
+    def __init__(self, store: Store, dim: int | None = None):
         self.store = store
-        self._lock = threading.Lock()
-        self._snap: Snapshot | None = None
+        self.lock = threading.RLock()
+        self.dim = int(dim or store.signature.get("dim", 0) or 0)
+        self.docs: dict[str, _Doc] = {}
+        self.record_ids: list[str] = []
+        self.vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self.n = 0
+        self.alive = np.zeros(0, dtype=bool)
+        self.doc_ix = np.zeros(0, dtype=np.int32)
+        self.domain_ix = np.zeros(0, dtype=np.int32)
+        self.doc_names: list[str] = []  # doc_ix -> doc id
+        self.domain_names: list[str] = []
+        self.lexical = LexicalView()
+        self.generation: tuple[str, int] | None = None
+        self.incomplete: set[str] = set()  # docs whose passages could not be read yet
+        self._checked = 0.0
+        self.last_refresh_s = 0.0
 
-    def get(self) -> Snapshot:
-        version = self.store.version()
-        snap = self._snap
-        if snap is not None and snap.version == version:
-            return snap
-        with self._lock:
-            if self._snap is None or self._snap.version != version:
-                self._snap = self._build(version)
-            return self._snap
+    # --- following the store ---------------------------------------------------------
+    def refresh(self, force: bool = False) -> bool:
+        """Catch up with the store; True when anything changed."""
+        now = time.monotonic()
+        if not force and now - self._checked < _CHECK_EVERY_S and not self.incomplete:
+            return False
+        with self.lock:
+            self._checked = time.monotonic()
+            gen = self.store.generation()
+            if gen == self.generation and not self.incomplete:
+                return False
+            t0 = time.perf_counter()
+            if self.generation is not None and gen[0] != self.generation[0]:
+                self._reset()  # a re-index switched to new collections
+            self.store.follow()
+            gen = self.store.generation()
+            registry = self.store.registry()
+            gone = [d for d in self.docs if d not in registry or registry[d][0] != self.docs[d].build]
+            for doc_id in gone:
+                self._drop(doc_id)
+            todo = [(d, build, info.domain) for d, (build, info) in registry.items()
+                    if d not in self.docs]
+            self.incomplete = set()
+            for doc_id, build, domain in todo:
+                try:
+                    rows = self.store.passage_rows(doc_id, build)
+                except Exception as exc:  # noqa: BLE001 - a commit racing this read: try again next time
+                    log.info("passages of %s not readable yet: %s", doc_id, exc)
+                    self.incomplete.add(doc_id)
+                    continue
+                self._add(doc_id, build, domain, rows)
+            self._maybe_compact()
+            self.generation = gen
+            self.last_refresh_s = time.perf_counter() - t0
+            if todo or gone:
+                log.info("derived index: +%d -%d documents, %d live passages in %.2f s", len(todo),
+                         len(gone), int(self.alive[:self.n].sum()), self.last_refresh_s)
+            return True
 
-    def _build(self, version: tuple[int, int]) -> Snapshot:
-        t0 = time.perf_counter()
-        rows = self.store.visible_records(embeddings=True)
-        chunks = tuple(chunk_from_record(i, t, m) for i, t, m, _ in rows)
-        dim = int(self.store.signature.get("dim", 0)) or (len(rows[0][3]) if rows else 0)
-        vectors = np.asarray([e for *_, e in rows], dtype=np.float32).reshape(len(rows), dim)
-        bm25 = BM25((m.get("lex") or "").split() for _, _, m, _ in rows)
-        snap = Snapshot(
-            version=version, chunks=chunks, position={c.chunk_id: n for n, c in enumerate(chunks)},
-            vectors=vectors, bm25=bm25,
-            domains=np.asarray([c.domain for c in chunks], dtype=object),
-            doc_ids=np.asarray([c.doc_id for c in chunks], dtype=object),
-        )
-        log.info("derived index: %d passages in %.2f s", len(chunks), time.perf_counter() - t0)
-        return snap
+    def _reset(self) -> None:
+        self.__init__(self.store, self.dim)  # type: ignore[misc]
+
+    def _add(self, doc_id: str, build: str, domain: str, rows: list[PassageRow]) -> None:
+        start = self.n
+        count = len(rows)
+        cols, tfs, row_nnz, lengths = self.lexical.terms_of([r.lex for r in rows])
+        doc = _Doc(build, start, count, domain, cols, tfs, row_nnz)
+        self._grow(start + count)
+        if count:
+            self.vectors[start:start + count] = np.stack([r.vector for r in rows]).reshape(count, self.dim)
+        self.record_ids.extend(r.record_id for r in rows)
+        self.alive[start:start + count] = True
+        self.doc_ix[start:start + count] = self._intern(self.doc_names, doc_id)
+        self.domain_ix[start:start + count] = self._intern(self.domain_names, domain)
+        self.n += count
+        self.docs[doc_id] = doc
+        self.lexical.add(doc, lengths)
+
+    def _drop(self, doc_id: str) -> None:
+        doc = self.docs.pop(doc_id)
+        self.alive[doc.start:doc.start + doc.count] = False
+        self.lexical.drop(doc)
+
+    @staticmethod
+    def _intern(names: list[str], name: str) -> int:
+        try:
+            return names.index(name)
+        except ValueError:
+            names.append(name)
+            return len(names) - 1
+
+    def _grow(self, need: int) -> None:
+        cap = len(self.alive)
+        if need <= cap:
+            return
+        cap = max(need, 2 * cap, 1024)
+        vectors = np.zeros((cap, self.dim), dtype=np.float32)
+        vectors[:self.n] = self.vectors[:self.n]
+        self.vectors = vectors
+        for name in ("alive", "doc_ix", "domain_ix"):
+            old = getattr(self, name)
+            new = np.zeros(cap, dtype=old.dtype)
+            new[:self.n] = old[:self.n]
+            setattr(self, name, new)
+
+    def _maybe_compact(self) -> None:
+        dead = self.n - int(self.alive[:self.n].sum())
+        if self.n and dead > _DEAD_SHARE * self.n:
+            self._compact()
+        elif self.n - self.lexical.built_rows > max(2000, _TAIL_SHARE * self.lexical.built_rows):
+            self.lexical.rebuild(list(self.docs.values()), self.n)
+
+    def _compact(self) -> None:
+        """Drop the rows of deleted documents and renumber the rest."""
+        keep = np.flatnonzero(self.alive[:self.n])
+        docs = sorted(self.docs.items(), key=lambda kv: kv[1].start)
+        self.vectors = np.ascontiguousarray(self.vectors[keep])
+        self.record_ids = [self.record_ids[i] for i in keep]
+        self.doc_ix, self.domain_ix = self.doc_ix[keep], self.domain_ix[keep]
+        self.alive = np.ones(len(keep), dtype=bool)
+        self.lexical.lengths = self.lexical.lengths[keep]
+        start = 0
+        for _, doc in docs:
+            doc.start = start
+            start += doc.count
+        self.n = len(keep)
+        self.lexical.rebuild([d for _, d in docs], self.n)
+
+    # --- reading (callers hold `lock`) ----------------------------------------------
+    def live_count(self) -> int:
+        return int(self.alive[:self.n].sum())
+
+    def mask(self, domains=(), doc_ids=()) -> np.ndarray:
+        """Live rows, restricted to the given domains and documents (empty: all)."""
+        m = self.alive[:self.n].copy()
+        for names, ix, chosen in ((self.domain_names, self.domain_ix, domains), (self.doc_names, self.doc_ix, doc_ids)):
+            if chosen:
+                chosen = set(chosen)
+                m &= np.isin(ix[:self.n], [i for i, name in enumerate(names) if name in chosen])
+        return m
+
+    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        return self.vectors[:self.n] @ query_vector.astype(np.float32)
+
+    def lexical_scores(self, terms: list[str]) -> np.ndarray:
+        return self.lexical.scores(terms, self.alive[:self.n])
+
+    def idf(self, term: str) -> float:
+        return self.lexical.idf_of(term, self.live_count())

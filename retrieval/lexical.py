@@ -10,12 +10,13 @@ from functools import cache
 import numpy as np
 from scipy import sparse
 
+from docqa.config import LEXICAL_VERSION
 from docqa.text import split_sentences
 
 log = logging.getLogger(__name__)
 
 CONTENT_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "SL", "SN", "SH", "XR", "VV", "VA"})
-TOKENIZER_VERSION = "kiwi-content-v1"
+TOKENIZER_VERSION = LEXICAL_VERSION
 
 
 @cache
@@ -38,12 +39,17 @@ def _terms(tokens) -> list[str]:
     return out
 
 
+_LOCK_BATCH = 32  # texts per hold of the Kiwi lock, so a question never waits for a whole document
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Content morphemes of each text (nouns, verb/adjective stems, roots, numbers, foreign words)."""
-    if not texts:
-        return []
-    with _kiwi_lock:
-        return [_terms(tokens) for tokens in _kiwi().tokenize(list(texts))]
+    texts = list(texts)
+    out: list[list[str]] = []
+    for i in range(0, len(texts), _LOCK_BATCH):
+        with _kiwi_lock:
+            out.extend(_terms(tokens) for tokens in _kiwi().tokenize(texts[i:i + _LOCK_BATCH]))
+    return out
 
 
 def lexical_text(chunk) -> str:

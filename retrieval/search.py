@@ -1,7 +1,10 @@
 """`Searcher.search()`: the one search entry for the app and the benchmarks.
 
-question ─ "query: " + embed ─▶ dense top-k (Chroma) ─┐
-question ─ Kiwi morphemes ───▶ BM25 top-k ────────────┴─ fuse ─▶ rerank ─▶ cited hits
+question ─ "query: " + embed ─▶ dense top-k ─┐
+question ─ Kiwi morphemes ───▶ BM25 top-k ───┴─ fuse ─▶ rerank ─▶ cited hits (texts fetched from the store)
+
+Both retrievers score every live passage exactly, over the derived in-memory views
+(retrieval.index), which follow the store's generation.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from docqa.errors import SearchInputError
 from docqa.models import Embedder
 from docqa.store import Store
 from docqa.types import Chunk, Hit, SearchResult
-from retrieval.index import DerivedIndex, Snapshot
+from retrieval.index import DerivedIndex
 from retrieval.lexical import key_sentences, tokenize
 
 log = logging.getLogger(__name__)
@@ -95,95 +98,87 @@ class Searcher:
             notes.append(f"질문이 너무 길어 앞 {MAX_QUERY_CHARS}자만 사용했습니다.")
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        snap = self.index.get()
+        index = self.index
+        index.refresh()
         timings["index"] = (time.perf_counter() - t0) * 1000
-        if not snap.chunks:
-            return SearchResult(query, (), timings, (), EMPTY_INDEX_MESSAGE)
-        mask = self._mask(snap, domains, doc_ids)
-        if mask is not None and not mask.any():
-            return SearchResult(query, (), timings, (), "선택한 조건(도메인·문서)에 맞는 문서가 없습니다.")
-
         stages: list[str] = []
-        dense = lexical = None
-        query_terms: list[str] = []
-        if mode in ("hybrid", "dense"):
+        qvec = None
+        if mode in ("hybrid", "dense"):  # the model runs outside the index lock
             t0 = time.perf_counter()
             qvec = self.embedder.embed_query(query)
-            dense = snap.vectors @ qvec
-            hits = self.store.query(qvec, self.fusion.pool, where=self._where(domains, doc_ids))
-            dense_top = np.asarray([snap.position[h.chunk.chunk_id] for h in hits if h.chunk.chunk_id in snap.position],
-                                   dtype=int)
             timings["dense"] = (time.perf_counter() - t0) * 1000
-            stages.append("dense")
-        if mode in ("hybrid", "lexical"):
-            t0 = time.perf_counter()
-            query_terms = tokenize([query])[0]
-            lexical = snap.bm25.scores(query_terms)
-            matched = lexical > 0  # a passage sharing no morpheme with the question is no lexical hit
-            lexical_top = _top(lexical, matched if mask is None else matched & mask, self.fusion.pool)
-            timings["lexical"] = (time.perf_counter() - t0) * 1000
-            stages.append("lexical")
-        if not query_terms:
-            query_terms = tokenize([query])[0]
-
         t0 = time.perf_counter()
-        if mode == "dense":
-            cand, fused = dense_top, dense[dense_top]
-        elif mode == "lexical":
-            cand, fused = lexical_top, lexical[lexical_top]
-        else:
-            cand, fused = self._fuse(dense, dense_top, lexical, lexical_top)
-            stages.append("fusion")
-        timings["fusion"] = (time.perf_counter() - t0) * 1000
+        query_terms = tokenize([query])[0]
+        timings["lexical"] = (time.perf_counter() - t0) * 1000
+
+        with index.lock:
+            if index.live_count() == 0:
+                return SearchResult(query, (), timings, (), EMPTY_INDEX_MESSAGE)
+            mask = index.mask(domains, doc_ids)
+            if not mask.any():
+                return SearchResult(query, (), timings, (), "선택한 조건(도메인·문서)에 맞는 문서가 없습니다.")
+            dense = lexical = None
+            if qvec is not None:
+                t0 = time.perf_counter()
+                dense = index.dense_scores(qvec)
+                dense_top = _top(dense, mask, self.fusion.pool)
+                timings["dense"] += (time.perf_counter() - t0) * 1000
+                stages.append("dense")
+            if mode in ("hybrid", "lexical"):
+                t0 = time.perf_counter()
+                lexical = index.lexical_scores(query_terms)
+                lexical_top = _top(lexical, (lexical > 0) & mask, self.fusion.pool)  # no shared morpheme: no hit
+                timings["lexical"] += (time.perf_counter() - t0) * 1000
+                stages.append("lexical")
+            t0 = time.perf_counter()
+            if mode == "dense":
+                cand, fused = dense_top, dense[dense_top]
+            elif mode == "lexical":
+                cand, fused = lexical_top, lexical[lexical_top]
+            else:
+                cand, fused = self._fuse(dense, dense_top, lexical, lexical_top)
+                stages.append("fusion")
+            timings["fusion"] = (time.perf_counter() - t0) * 1000
+            ranks = {"dense": _rank_map(dense_top) if dense is not None else {},
+                     "lexical": _rank_map(lexical_top) if lexical is not None else {}}
+            record_ids = [index.record_ids[i] for i in cand.tolist()]
+            idf = _IdfTable(index)
         if len(cand) == 0:
             return SearchResult(query, (), timings, tuple(stages), "질문과 맞는 내용을 찾지 못했습니다.")
-        ranks = {"dense": _rank_map(dense_top) if dense is not None else {},
-                 "lexical": _rank_map(lexical_top) if lexical is not None else {}}
+        ranks = {name: {record_ids[p]: r for p, r in _positions(cand, m)} for name, m in ranks.items()}
 
-        if rerank and self.reranker is not None and mode == "hybrid":
+        t0 = time.perf_counter()
+        top = self.reranker.top if rerank and self.reranker is not None and mode == "hybrid" else 0
+        chunks = self.store.fetch(record_ids[:max(top, 3 * k)])
+        timings["fetch"] = (time.perf_counter() - t0) * 1000
+        order = list(range(len(record_ids)))
+        scores = np.asarray(fused, dtype=np.float64)
+        if top:
             t0 = time.perf_counter()
-            cand, fused = self._rerank(query, snap, cand, fused, query_terms, qvec)
+            order, scores = self._rerank(query, record_ids, chunks, scores, query_terms, qvec, idf)
             timings["rerank"] = (time.perf_counter() - t0) * 1000
             stages.append(f"rerank:{self.reranker.name}")
 
         t0 = time.perf_counter()
-        hits = self._cite(snap, cand, fused, k, set(query_terms), ranks)
+        hits = self._cite(record_ids, order, scores, chunks, k, set(query_terms), idf, ranks)
         timings["cite"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query, tuple(hits), timings, tuple(stages), " ".join(notes))
 
-    def _rerank(self, query: str, snap: Snapshot, cand: np.ndarray, fused: np.ndarray, terms: list[str],
-                qvec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _rerank(self, query: str, record_ids: list[str], chunks: dict[str, Chunk], fused: np.ndarray,
+                terms: list[str], qvec: np.ndarray, idf) -> tuple[list[int], np.ndarray]:
         """Reorder the reranker's `top` candidates by its scores; the rest follow in fused order,
         with scores shifted below the reranked ones."""
         n = self.reranker.top
-        head = np.asarray(self.reranker.rerank(query, [snap.chunks[i] for i in cand[:n]], fused[:n], terms=terms,
-                                               idf=snap.bm25.idf_of, query_vector=qvec), dtype=np.float64)
-        order = np.argsort(-head, kind="stable")
-        tail = np.asarray(fused[n:], dtype=np.float64)
-        if len(tail):
-            tail = tail - tail.max() + head.min() - 1e-3
-        return np.concatenate([cand[:n][order], cand[n:]]), np.concatenate([head[order], tail])
-
-    @staticmethod
-    def _mask(snap: Snapshot, domains: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray | None:
-        mask = None
-        if domains:
-            mask = np.isin(snap.domains, list(domains))
-        if doc_ids:
-            m = np.isin(snap.doc_ids, list(doc_ids))
-            mask = m if mask is None else mask & m
-        return mask
-
-    @staticmethod
-    def _where(domains: Sequence[str], doc_ids: Sequence[str]) -> dict | None:
-        clauses = []
-        if domains:
-            clauses.append({"domain": {"$in": list(domains)}})
-        if doc_ids:
-            clauses.append({"doc_id": {"$in": list(doc_ids)}})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        head_pos = [p for p in range(min(n, len(record_ids))) if record_ids[p] in chunks]
+        head = np.asarray(self.reranker.rerank(query, [chunks[record_ids[p]] for p in head_pos], fused[head_pos],
+                                               terms=terms, idf=idf, query_vector=qvec), dtype=np.float64)
+        ranked = [head_pos[i] for i in np.argsort(-head, kind="stable")]
+        tail = [p for p in range(len(record_ids)) if p not in set(head_pos)]
+        scores = fused.copy()
+        scores[ranked] = np.sort(head)[::-1]
+        if tail:
+            scores[tail] = fused[tail] - fused[tail].max() + head.min() - 1e-3
+        return ranked + tail, scores
 
     def _fuse(self, dense: np.ndarray, dense_top: np.ndarray, lexical: np.ndarray,
               lexical_top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,24 +196,49 @@ class Searcher:
         order = np.argsort(-scores, kind="stable")
         return cand[order], scores[order]
 
-    def _cite(self, snap: Snapshot, cand: np.ndarray, scores: np.ndarray, k: int, terms: set[str],
-              ranks: dict[str, dict[int, int]]) -> list[Hit]:
-        """Top-k hits; a passage overlapping a better one on the same page is dropped."""
-        kept: list[tuple[int, float]] = []
-        for i, score in zip(cand.tolist(), scores.tolist()):
-            c = snap.chunks[i]
-            if any(_overlaps(c, snap.chunks[j]) for j, _ in kept):
-                continue
-            kept.append((i, score))
-            if len(kept) == k:
-                break
-        keys = key_sentences([snap.chunks[i].text for i, _ in kept], terms, snap.bm25.idf_of)
+    def _cite(self, record_ids: list[str], order: list[int], scores: np.ndarray, chunks: dict[str, Chunk], k: int,
+              terms: set[str], idf, ranks: dict[str, dict[str, int]]) -> list[Hit]:
+        """Top-k hits in `order`; a passage overlapping a better one on the same page is dropped."""
+        kept: list[tuple[str, float]] = []
+        pos = 0
+        while len(kept) < k and pos < len(order):
+            rid = record_ids[order[pos]]
+            if rid not in chunks:  # fetch more candidates when the first ones ran out (or vanished)
+                missing = [record_ids[o] for o in order[pos:pos + 2 * k] if record_ids[o] not in chunks]
+                chunks.update(self.store.fetch(missing))
+            c = chunks.get(rid)
+            if c is not None and not any(_overlaps(c, chunks[j]) for j, _ in kept):
+                kept.append((rid, float(scores[order[pos]])))
+            pos += 1
+        keys = key_sentences([chunks[r].text for r, _ in kept], terms, idf)
         hits = []
-        for pos, ((i, score), key) in enumerate(zip(kept, keys), start=1):
-            stage_ranks = {name: r[i] for name, r in ranks.items() if i in r}
-            stage_ranks["final"] = pos
-            hits.append(Hit(snap.chunks[i], float(score), key, stage_ranks))
+        for rank, ((rid, score), key) in enumerate(zip(kept, keys), start=1):
+            stage_ranks = {name: r[rid] for name, r in ranks.items() if rid in r}
+            stage_ranks["final"] = rank
+            hits.append(Hit(chunks[rid], score, key, stage_ranks))
         return hits
+
+
+class _IdfTable:
+    """Idf of query morphemes, computed under the index lock, usable after it is released."""
+
+    def __init__(self, index: DerivedIndex):
+        self._index = index
+        self._live = index.live_count()
+        self._cache: dict[str, float] = {}
+
+    def __call__(self, term: str) -> float:
+        if term not in self._cache:
+            with self._index.lock:
+                self._cache[term] = self._index.lexical.idf_of(term, self._live)
+        return self._cache[term]
+
+
+def _positions(cand: np.ndarray, rank_of_row: dict[int, int]):
+    """(position in cand, stage rank) for the candidates a stage ranked."""
+    for p, row in enumerate(cand.tolist()):
+        if row in rank_of_row:
+            yield p, rank_of_row[row]
 
 
 def _rank_map(order: np.ndarray) -> dict[int, int]:

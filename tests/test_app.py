@@ -7,12 +7,15 @@ model built by the session fixture, real PDFs (from ../shared/eval or built here
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pymupdf
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from docqa.config import Settings
+from ingest.jobs import JobQueue
 from tests.conftest import ROOT, eval_pdf
 
 FINANCE = "240130(보도자료) 지방은행의 시중은행 전환시 인가방식 및 절차.pdf"
@@ -66,14 +69,26 @@ def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
-def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
-    """Drop `files` on the documents page's uploader and press 색인하기."""
+def wait_for_jobs(at: AppTest, timeout: float = 300) -> AppTest:
+    """Wait until the worker process has finished every queued job, then rerun the page."""
+    queue = JobQueue(Settings.from_env())
+    deadline = time.monotonic() + timeout
+    while queue.pending():
+        assert time.monotonic() < deadline, [j.files for j in queue.jobs(active_only=True)]
+        time.sleep(0.3)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes]], wait: bool = True) -> AppTest:
+    """Drop `files` on the documents page's uploader, press 색인하기 and (by default) wait for the worker."""
     at.file_uploader[0].set_value([(name, data, "application/pdf") for name, data in files])
     at.run()
     button(at, "색인하기").click()
     at.run()
     assert not at.exception, at.exception
-    return at
+    return wait_for_jobs(at) if wait else at
 
 
 def texts(elements) -> list[str]:
@@ -171,7 +186,7 @@ def test_file_names_are_data(app_env):
 
 
 def test_passage_html_escapes_everything_and_marks_the_key_sentence():
-    from pages.render import md, passage_html
+    from ui.render import md, passage_html
 
     html = passage_html("첫 문장 <b>굵게</b> $5.\n\n다음   문장입니다. 끝", ["다음 문장입니다."])
     assert "&lt;b&gt;굵게&lt;/b&gt;" in html and "&#36;5" in html and "<b>" not in html
@@ -266,6 +281,21 @@ def test_model_mismatch_offers_reindex(app_env, monkeypatch):
     button(at, "재색인").click()
     at.run()
     assert not at.exception, at.exception
-    assert not at.error and any("재색인을 마쳤습니다" in s for s in texts(at.success))
+    wait_for_jobs(at)
+    assert not at.error, texts(at.error)
     at.switch_page("pages/documents.py").run()
     assert at.dataframe[0].value["이름"].tolist() == ["재색인.pdf"]
+
+
+def test_uploads_are_indexed_after_leaving_the_page(app_env):
+    """Drop three files, press 색인하기 and go to 질문 at once: the worker (not the page run) indexes
+    them, and back on 문서 all three are there."""
+    files = [(f"{n}.pdf", korean_pdf([f"{n} 지점의 분기 보고서입니다.", "예금과 대출 현황을 정리했습니다."]))
+             for n in ("서울", "부산", "대구")]
+    at = upload(start("pages/documents.py"), files, wait=False)
+    at.switch_page("pages/ask.py").run()
+    assert not at.exception, at.exception
+    at = wait_for_jobs(at)
+    at.switch_page("pages/documents.py").run()
+    assert sorted(at.dataframe[0].value["이름"].tolist()) == ["대구.pdf", "부산.pdf", "서울.pdf"]
+    assert any("서울.pdf" in s and "색인했습니다" in s for s in texts(at.success))  # the session's recent job

@@ -13,7 +13,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pymupdf
 import pytest
@@ -39,14 +41,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, embedder):
-    """The app as users run it, on a free port, with its own data dir; yields the base URL."""
+@contextmanager
+def running_app(home: Path, embedder):
+    """The app as users run it (`streamlit run app.py`), on a free port, with its own data dir."""
     if not CHROMIUM.exists():
         if os.environ.get("RAG_REQUIRE_EVAL") == "1":
             pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed")
-    home = tmp_path_factory.mktemp("browser")
     port = _free_port()
     env = {**os.environ, "RAG_DATA_DIR": str(home / "data"), "RAG_EMBED_MODEL": embedder.choice.path,
            "HF_HUB_OFFLINE": "1"}
@@ -82,6 +83,15 @@ def server(tmp_path_factory, embedder):
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory, embedder):
+    with running_app(tmp_path_factory.mktemp("browser"), embedder) as url:
+        yield url
+
+
+REQUESTS: list[str] = []  # every request any test page made (checked by the last test)
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import expect, sync_playwright
 
@@ -92,11 +102,13 @@ def browser():
         b.close()
 
 
-def new_page(browser, url: str):
+def new_page(browser, url: str, wait_for_models: bool = True):
     page = browser.new_page(viewport={"width": 1360, "height": 900}, locale="ko-KR")
     page.set_default_timeout(SLOW)
+    page.on("request", lambda request: REQUESTS.append(request.url))
     page.goto(url)
-    page.locator("[data-testid=stSidebar]").get_by_text("임베딩 모델", exact=True).wait_for()  # models loaded
+    if wait_for_models:
+        page.locator("[data-testid=stSidebar]").get_by_text("임베딩 모델", exact=True).wait_for()
     return page
 
 
@@ -192,3 +204,27 @@ def test_corrupt_file_fails_alone_while_another_session_uploads_and_asks(server,
     a.reload()
     expect(a.locator("[data-testid=stSidebar]").get_by_text("임베딩 모델", exact=True)).to_be_visible()
     assert sidebar_count(a, "문서") == before + 2  # nothing lost, the corrupt file not added
+
+
+def test_clicking_a_page_while_the_app_is_still_loading_gets_that_page(browser, tmp_path, embedder):
+    """A fresh server: the model is still loading when the first page appears; a click on 문서 right
+    away must open 문서 (the load runs outside the page run and is not restarted by the click)."""
+    from playwright.sync_api import expect
+
+    with running_app(tmp_path / "fresh", embedder) as url:
+        page = new_page(browser, url, wait_for_models=False)
+        nav = page.locator("[data-testid=stSidebarNav]")
+        nav.get_by_text("문서", exact=True).click()
+        expect(page.get_by_role("heading", name="문서", exact=True)).to_be_visible(timeout=60_000)
+        expect(page.locator("[data-testid=stFileUploader]")).to_be_visible()
+        assert page.url.endswith("/documents")
+        nav.get_by_text("질문", exact=True).click()
+        expect(page.get_by_role("heading", name="질문", exact=True)).to_be_visible()
+        full_screenshot(page, tmp_path / "fresh-start.png")
+
+
+def test_no_request_leaves_the_machine():
+    """Every request the pages above made went to the app itself (no font host, no telemetry)."""
+    assert REQUESTS, "the browser tests made no request"
+    hosts = {urlparse(u).hostname for u in REQUESTS if urlparse(u).scheme in ("http", "https", "ws", "wss")}
+    assert hosts == {"127.0.0.1"}, sorted(hosts)

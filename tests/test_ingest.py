@@ -10,10 +10,9 @@ import pytest
 
 import docqa.store
 from docqa.errors import ModelMismatchError
-from docqa.services import open_store
+from docqa.services import index_signature, open_store
 from docqa.store import Store
-from ingest.chunk import Chunker
-from ingest.pipeline import Ingestor, index_signature
+from ingest.pipeline import Ingestor
 from tests import pdfs
 from tests.conftest import ROOT, eval_pdf
 
@@ -21,8 +20,9 @@ REPORT_V1 = ["2024년 지역 균형 발전 보고서입니다. 지방은행의 �
 REPORT_V2 = ["2025년 개정판입니다. 인가 심사 기간은 약 6개월로 단축되었습니다."]
 
 
-def visible_chunk_doc_ids(store: Store) -> set[str]:
-    return {m["doc_id"] for m in store.chunks.get(include=["metadatas"])["metadatas"]}
+def stored_doc_ids(store: Store) -> set[str]:
+    """Documents that have any passage in the store, visible or not."""
+    return set(store.audit())
 
 
 def test_same_bytes_are_skipped_even_under_another_name(ingestor, store):
@@ -41,7 +41,7 @@ def test_a_changed_file_replaces_the_old_version(ingestor, store):
     new = ingestor.ingest([("보고서.pdf", pdfs.korean_pdf(REPORT_V2))]).files[0]
     assert new.status == "replaced" and new.doc_id != old.doc_id
     assert [d.doc_id for d in store.documents()] == [new.doc_id]
-    assert visible_chunk_doc_ids(store) == {new.doc_id}
+    assert stored_doc_ids(store) == {new.doc_id}
     assert not store.file_path(old.doc_id).exists() and store.file_path(new.doc_id).exists()
 
 
@@ -50,15 +50,15 @@ def test_delete_removes_every_trace(ingestor, store):
     gone = ingestor.ingest([("삭제.pdf", pdfs.korean_pdf(REPORT_V1))]).files[0]
     store.delete_document(gone.doc_id)
     assert [d.doc_id for d in store.documents()] == [keep.doc_id]
-    assert visible_chunk_doc_ids(store) == {keep.doc_id}
+    assert stored_doc_ids(store) == {keep.doc_id}
     assert not store.file_path(gone.doc_id).exists()
     assert all("균형" not in c.text for c in store.all_chunks())
 
 
 def test_a_failure_in_the_middle_of_a_file_leaves_nothing_and_the_batch_goes_on(ingestor, store, monkeypatch):
     # Fault injection at the storage boundary: the second write of passages fails.
-    monkeypatch.setattr(docqa.store, "_BATCH", 2)
-    real_upsert, calls = store.chunks.upsert, []
+    monkeypatch.setattr(docqa.store, "_WRITE_BATCH", 2)
+    real_upsert, calls = store.passages.upsert, []
 
     def flaky_upsert(**kwargs):
         calls.append(kwargs["ids"])
@@ -66,21 +66,20 @@ def test_a_failure_in_the_middle_of_a_file_leaves_nothing_and_the_batch_goes_on(
             raise OSError("disk full (injected)")
         return real_upsert(**kwargs)
 
-    monkeypatch.setattr(store.chunks, "upsert", flaky_upsert)
+    monkeypatch.setattr(store.passages, "upsert", flaky_upsert)
     long_doc = pdfs.korean_pdf([" ".join(REPORT_V1 * 40), " ".join(REPORT_V2 * 40)])
     report = ingestor.ingest([("깨짐.pdf", long_doc), ("정상.pdf", pdfs.korean_pdf(REPORT_V2))])
     failed, ok = report.files
     assert failed.status == "failed" and "깨짐.pdf" in failed.message and "오류" in failed.message
     assert ok.status == "indexed"
     assert [d.file_name for d in store.documents()] == ["정상.pdf"]
-    assert visible_chunk_doc_ids(store) == {ok.doc_id}
+    assert stored_doc_ids(store) == {ok.doc_id}
 
 
-def test_orphans_of_an_interrupted_write_are_swept_on_open(ingestor, store, settings, embedder):
+def test_unregistered_passages_are_invisible(ingestor, store):
     done = ingestor.ingest([("문서.pdf", pdfs.korean_pdf(REPORT_V1))]).files[0]
-    store.docs.delete(ids=[done.doc_id])  # as if the process died before the registry write
-    assert store.all_chunks() == []  # unregistered passages are invisible
-    assert open_store(settings, embedder).count_chunks() == 0
+    store._col("_docs").delete(ids=[done.doc_id])  # as if the registry record were never written
+    assert store.all_chunks() == [] and store.count_chunks() == 0
 
 
 BAD_INPUTS = {
@@ -124,8 +123,7 @@ def test_scanned_pages_are_flagged_but_the_rest_is_indexed(ingestor, store):
 
 
 def test_a_different_model_is_refused_and_reindex_rebuilds(settings, embedder):
-    chunker = Chunker.for_embedder(embedder, settings.chunk_tokens, settings.chunk_overlap)
-    other = dict(index_signature(embedder, chunker), embed_model="someone/else", embed_revision="abc123")
+    other = dict(index_signature(embedder, settings), embed_model="someone/else", embed_revision="abc123")
     old_store = Store.open(settings, other)
     Ingestor(old_store, embedder, settings).ingest([("문서.pdf", pdfs.korean_pdf(REPORT_V1))])
     with pytest.raises(ModelMismatchError) as err:
@@ -136,7 +134,8 @@ def test_a_different_model_is_refused_and_reindex_rebuilds(settings, embedder):
     assert [f.status for f in report.files] == ["indexed"]
     reopened = open_store(settings, embedder)
     assert [d.file_name for d in reopened.documents()] == ["문서.pdf"]
-    assert reopened.chunks.metadata["embed_model"] == embedder.choice.model_id
+    assert reopened.passages.metadata["embed_model"] == embedder.choice.model_id
+    assert stored_doc_ids(reopened) == {d.doc_id for d in reopened.documents()}
 
 
 def test_cli_indexes_a_folder_and_a_second_run_skips_everything(tmp_path, embedder):
@@ -151,7 +150,7 @@ def test_cli_indexes_a_folder_and_a_second_run_skips_everything(tmp_path, embedd
     first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "색인 2" in first.stdout and "실패 1" in first.stdout and "망가짐.pdf" in first.stdout
-    assert "단계별 시간" in first.stdout
+    assert "전체" in first.stdout and "초" in first.stdout
     second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert "건너뜀 2" in second.stdout and "색인 0" in second.stdout
 
@@ -165,7 +164,7 @@ def test_reindexing_one_document_keeps_it_when_the_write_fails(ingestor, store, 
     def broken_upsert(**kwargs):  # fault injection at the storage boundary
         raise OSError("disk full (injected)")
 
-    monkeypatch.setattr(store.chunks, "upsert", broken_upsert)
+    monkeypatch.setattr(store.passages, "upsert", broken_upsert)
     with pytest.raises(OSError):
         ingestor.reindex_document(doc.doc_id)
     assert [d.doc_id for d in store.documents()] == [doc.doc_id]

@@ -1,4 +1,4 @@
-"""Rendering helpers for cited passages: escaped HTML with the key sentence marked, page images.
+"""Rendering helpers for cited passages: escaped HTML with the key sentence marked, tables, page images.
 
 No Streamlit here (the pages cache these results), so they can be tested directly.
 """
@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Sequence
 
 import pymupdf
+
+from docqa.types import Table
 
 Rect = tuple[int, float, float, float, float]  # (page, x0, y0, x1, y1), as in Chunk.rects
 
@@ -69,6 +71,19 @@ def passage_html(text: str, sentences: Sequence[str]) -> str:
         pos = end
     out.append(_escape(text[pos:]))
     return f'<div class="passage">{"".join(out)}</div>'
+
+
+def table_html(table: Table) -> str:
+    """A table passage as a safe HTML table: caption, header rows as <th>, every cell escaped."""
+    esc = _escape
+    rows = []
+    for i, row in enumerate(table.rows):
+        tag = "th" if i < table.header_rows else "td"
+        rows.append("<tr>" + "".join(f"<{tag}>{esc(cell)}</{tag}>" for cell in row) + "</tr>")
+    head = "".join(rows[:table.header_rows])
+    body = "".join(rows[table.header_rows:])
+    caption = f"<caption>{esc(table.caption)}</caption>" if table.caption else ""
+    return f'<div class="passage table-wrap"><table>{caption}<thead>{head}</thead><tbody>{body}</tbody></table></div>'
 
 
 def _near(rect: pymupdf.Rect, boxes: Sequence[pymupdf.Rect]) -> bool:
@@ -157,7 +172,10 @@ def page_pdf(pdf_path: str, page: int) -> bytes:
 
 
 def download_name(file_name: str, page: int | None = None) -> str:
-    """A download file name derived from a document name (no path parts, no control characters)."""
+    """A download file name derived from a document name (no path parts, no control characters):
+    the document itself keeps its extension, one page of it becomes "<stem>_<page>쪽.pdf"."""
     base = re.sub(r"[\x00-\x1f/\\]+", "_", file_name).strip() or "document.pdf"
-    stem = base[:-4] if base.lower().endswith(".pdf") else base
-    return f"{stem}_{page}쪽.pdf" if page is not None else f"{stem}.pdf"
+    if page is None:
+        return base if "." in base else f"{base}.pdf"
+    stem = re.sub(r"\.(pdf|hwpx?)$", "", base, flags=re.IGNORECASE)
+    return f"{stem}_{page}쪽.pdf"

@@ -1,0 +1,1 @@
+"""The Streamlit layer shared by the pages: resources, sidebar, cards, rendering helpers."""
