@@ -237,6 +237,8 @@ def test_a_text_only_document_is_indexed_with_its_note(ingestor, store):
     result = report.files[0]
     assert result.status == "indexed" and result.pages == 1 and result.chunks >= 1
     assert TEXT_ONLY_NOTE in result.warnings
+    info = store.document(result.doc_id)
+    assert info.format == "hwpx" and not info.page_images
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -307,7 +309,7 @@ def test_bad_files_fail_alone_and_leave_nothing_in_the_index(ingestor, store):
     assert [f.status for f in report.files] == ["failed"] * 4 + ["indexed"]
     assert all(f.file_name in f.message for f in report.files[:4])
     assert [d.file_name for d in store.documents()] == ["작은규정.hwpx"]
-    assert {m["doc_id"] for m in store.chunks.get(include=["metadatas"])["metadatas"]} == {report.files[4].doc_id}
+    assert {c.doc_id for c in store.all_chunks()} == {report.files[4].doc_id}
 
 
 def test_sniffing_goes_by_bytes_first():
@@ -341,7 +343,7 @@ def hwp_index(tmp_path_factory, embedder):
 
 
 def test_a_clause_of_an_hwp_regulation_is_found_cited_by_file_and_printed_page(hwp_index):
-    _, searcher = hwp_index
+    store, searcher = hwp_index
     result = searcher.search("직업훈련 생계비 대부금의 상환 방법은 무엇인가요?", k=5)
     top = result.hits[:3]
     clause = [h for h in top if h.chunk.file_name == "moel_03_livelihood_loan.hwp"
@@ -350,9 +352,11 @@ def test_a_clause_of_an_hwp_regulation_is_found_cited_by_file_and_printed_page(h
     chunk = clause[0].chunk
     assert chunk.page_start == chunk.page_end == 8  # the clause's page as printed
     assert "3년 거치 5년의 기간 동안 매월 균등 분할상환" in chunk.text
-    # Its rectangles point at the clause on the rendered page (the printable PDF of the file).
-    doc = parse_document(eval_file(LOAN).read_bytes(), "moel_03_livelihood_loan.hwp")
-    with pymupdf.open("pdf", doc.page_pdf) as pdf:
+    # Its rectangles point at the clause on the stored printable PDF (what the page image shows).
+    info = store.document(chunk.doc_id)
+    assert info.format == "hwp" and info.page_images
+    with pymupdf.open(store.page_pdf_path(chunk.doc_id)) as pdf:
+        assert pdf.page_count == info.pages == 16
         page = pdf[7]
         shown = "".join(page.get_textbox(pymupdf.Rect(r[1:]) + (-1, -1, 1, 1)) for r in chunk.rects if r[0] == 8)
     assert "대부금상환방법" in shown.replace(" ", "").replace("\n", "")
