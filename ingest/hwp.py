@@ -446,13 +446,14 @@ class _Source:
     def fix_block(self, block: Block) -> tuple[Block, int | None, int | None]:
         """The block respaced, and where its text starts and ends in the source (None: not found)."""
         spans: list[tuple[int, int] | None] = []
+        in_table = block.kind == "table"  # a cell keeps to one line
 
         def fix(segment: str) -> str:
-            new, span = self.fix(segment)
+            new, span = self.fix(segment, paragraphs=not in_table)
             spans.append(span)
             return new
 
-        if block.kind == "table":
+        if in_table:
             # Markdown rows: respace each cell between unescaped bars; the "| --- |" rule stays.
             lines = []
             for line in block.text.split("\n"):
@@ -468,8 +469,12 @@ class _Source:
         whole = found and len(found) == len(spans)
         return fixed, found[0][0] if whole else None, found[-1][1] if whole else None
 
-    def fix(self, segment: str) -> tuple[str, tuple[int, int] | None]:
-        """The segment with the source's spaces, and its span in the source (None: not found)."""
+    def fix(self, segment: str, paragraphs: bool = True) -> tuple[str, tuple[int, int] | None]:
+        """The segment with the source's spaces, and its span in the source (None: not found).
+
+        With `paragraphs`, a paragraph end of the source inside the segment becomes a line end
+        (two paragraphs the layout analysis read as one block stay two paragraphs of its text).
+        """
         squeezed, origin, _ = _squeeze(segment)
         if len(squeezed) < 2:
             return segment, None
@@ -486,7 +491,8 @@ class _Source:
         for n, i in enumerate(kept):
             out.append(segment[i])
             if n + 1 < len(kept):  # characters squeezed to nothing (spaces, marks) are dropped
-                out.append(" " if self.breaks[at + last_of[i]] else "")
+                joint = self.breaks[at + last_of[i]]
+                out.append("\n" if joint == _NEWLINE and paragraphs else " " if joint else "")
         self.cursor = at + len(squeezed)
         return "".join(out), (at, self.cursor)
 
