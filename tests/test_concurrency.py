@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from docqa.config import Settings
-from docqa.services import open_store
+from docqa.services import index_signature, open_store
 from docqa.store import Store, close_connections
 from ingest.jobs import JobQueue
 from ingest.pipeline import Ingestor
@@ -104,8 +104,7 @@ def test_two_cli_runs_and_a_reader_share_one_data_directory(tmp_path, embedder):
     assert reader.returncode == 0, err[-3000:]
     first_seen = json.loads(out.strip().splitlines()[-1])
 
-    settings = Settings(data_dir=data, reranker="none")
-    store = open_store(settings, embedder)
+    store = open_store(Settings(data_dir=data), embedder, check=False)  # built by the CLI's model path
     assert_consistent(store, expected_docs=6)
     commits = {}
     for got in store._paged(store._col("_log"), include=["metadatas"]):
@@ -136,7 +135,7 @@ def test_two_app_workers_on_one_chroma_server(chroma_server, tmp_path, embedder)
         assert [f.state for f in job.files] == ["indexed", "indexed"], job.files
     settings = Settings(data_dir=tmp_path / "reader", chroma_host=chroma_server, collection="shared_docs",
                         reranker="none")
-    store = open_store(settings, embedder)
+    store = open_store(settings, embedder, check=False)  # the workers loaded the model by its path
     assert_consistent(store, expected_docs=4)
     hits = Searcher.from_services(store, embedder, settings).search("위식도 역류 질환의 증상", k=3).hits
     assert hits and hits[0].chunk.file_name.startswith("위식도")
@@ -148,31 +147,39 @@ def test_a_writer_killed_mid_document_leaves_nothing_visible_and_a_restart_finis
     data = tmp_path / "data"
     folder = tmp_path / "in"
     folder.mkdir()
-    big = "2023_2027 국가재정운용계획 주요내용.pdf"
-    (folder / big).write_bytes(eval_pdf(f"public/{big}").read_bytes())
+    name = "240130(보도자료) 지방은행의 시중은행 전환시 인가방식 및 절차.pdf"
+    (folder / name).write_bytes(eval_pdf(f"finance/{name}").read_bytes())
     env = env_for(embedder, RAG_DATA_DIR=data, RAG_LEASE_TIMEOUT=3)
-    cmd = [sys.executable, "-m", "ingest", str(folder), "--data-dir", str(data)]
-    writer = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [str(folder), "--data-dir", str(data)]
+    # The real CLI, writing 2 passages per Chroma batch so that the kill can land between batches.
+    slow = ("import sys, docqa.store as store; store._WRITE_BATCH = 2; from ingest.__main__ import main; "
+            f"sys.exit(main({args!r}))")
+    writer = subprocess.Popen([sys.executable, "-c", slow], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    signature = dict(index_signature(embedder, Settings()), embed_model=str(Path(embedder.choice.path).resolve()),
+                     embed_revision="local")  # the index as the CLI builds it (model given by its folder)
     store = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and writer.poll() is None:
         if store is None and (data / "chroma").exists():
-            store = open_store(Settings(data_dir=data), embedder, check=False)
-        if store is not None and store.leases():
+            store = Store(Settings(data_dir=data), signature, check=False)
+        if store is not None and store.leases() and store.audit():
             break
         time.sleep(0.02)
     assert writer.poll() is None, "the writer finished before it could be interrupted"
     writer.send_signal(signal.SIGKILL)
     writer.wait()
-    assert store.registry() == {}  # nothing of the half-written document is visible
-    stored = store.audit()
-    assert stored, "the kill came before any passage was written"
-    time.sleep(3.5)  # the dead writer's lease is now stale
+    assert store.registry() == {} and store.audit()  # half a document is stored, none of it visible
+    assert Searcher.from_services(store, embedder, Settings(data_dir=data, reranker="none")).search(
+        "지방은행 인가").hits == ()
+    store.sweep_leases()  # the lease is still fresh: a living writer's work is never touched
+    assert store.audit() and store.leases()
+    time.sleep(3.5)  # now the dead writer's lease is stale
     close_connections()
-    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    again = subprocess.run([sys.executable, "-m", "ingest", *args], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=900)
     assert again.returncode == 0 and "색인 1" in again.stdout, again.stdout + again.stderr[-2000:]
-    settings = Settings(data_dir=data, reranker="none")
-    assert_consistent(open_store(settings, embedder), expected_docs=1)
+    assert_consistent(Store(Settings(data_dir=data), signature), expected_docs=1)
 
 
 @pytest.fixture
@@ -229,7 +236,7 @@ def test_same_file_name_in_two_folders_are_two_documents(tmp_path, embedder):
     run = subprocess.run([sys.executable, "-m", "ingest", str(tmp_path / "in")], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0 and "색인 2" in run.stdout, run.stdout + run.stderr[-2000:]
-    docs = open_store(Settings(data_dir=tmp_path / "data"), embedder).documents()
+    docs = open_store(Settings(data_dir=tmp_path / "data"), embedder, check=False).documents()
     assert sorted(Path(d.source).parent.name for d in docs) == ["부산", "서울"]
     from ui.common import document_label
 
@@ -257,7 +264,7 @@ def test_a_job_resumes_after_its_worker_dies_and_cancel_stops_the_rest(tmp_path,
     assert restarted.returncode == 0, restarted.stderr[-2000:]
     assert [f.state for f in queue.job(job).files] == ["indexed"] * 4
     assert not (settings.spool_dir / job).exists()
-    store = open_store(Settings(data_dir=settings.data_dir, lease_timeout_s=0), embedder)
+    store = open_store(Settings(data_dir=settings.data_dir, lease_timeout_s=0), embedder, check=False)
     with store.writing():
         store.sweep_leases()  # the killed worker may have died inside a write
     assert_consistent(store, expected_docs=4)
