@@ -85,7 +85,7 @@ def _searcher(store, embedder, settings):
     searcher = Searcher.from_services(store, embedder, settings)
     index = getattr(searcher, "index", None)
     if index is not None:  # build the derived lexical index now, not inside the first question's timing
-        index.get()
+        index.refresh()
     return searcher, time.perf_counter() - t0
 
 
