@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.labels import EVAL_DIR, SAMPLE_LABELS
+from ingest.formats import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ DEFAULT_PDFS = EVAL_DIR / "pdfs"
 DEFAULT_LABELS = SAMPLE_LABELS
 DEFAULT_AUTORAG = EVAL_DIR / "autorag"
 DEFAULT_CACHE = PROJECT_ROOT / ".bench"
-CORPUS_SUFFIXES = (".pdf",)  # what `python -m ingest` collects from a folder
+CORPUS_SUFFIXES = SUPPORTED_SUFFIXES  # what `python -m ingest` collects from a folder: PDF, HWP, HWPX
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def restrict_to_corpus(questions: Sequence, corpus: Sequence[CorpusFile]) -> tup
             kept.append(q)
         else:
             reason = (OUTSIDE_LIMIT if PurePosixPath(q.file).suffix.lower() in CORPUS_SUFFIXES
-                      else "not a PDF (the corpus holds the PDFs only)")
+                      else "not a PDF, HWP or HWPX file (the corpus holds those only)")
             excluded.append(Excluded(q.qid, q.question, q.file, ";".join(map(str, q.pages)), reason, q.source))
     return kept, excluded
 

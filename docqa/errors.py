@@ -20,6 +20,18 @@ class NotPDFError(IngestError):
     pass
 
 
+class UnsupportedFormatError(IngestError):
+    """Not a PDF, HWP or HWPX file (or an older HWP version, or a zip that is not OWPML)."""
+
+
+class CorruptDocumentError(IngestError):
+    """An HWP or HWPX file that is damaged or cut short."""
+
+
+class EncryptedDocumentError(IngestError):
+    """A password-protected or distribution-only (배포용) HWP/HWPX document: its text is encrypted."""
+
+
 class EmptyFileError(IngestError):
     pass
 

@@ -17,17 +17,18 @@ from docqa.config import DOMAINS, Settings
 from docqa.errors import DocQAError
 from docqa.services import load_embedder, open_store
 from docqa.types import FileResult
+from ingest.formats import SUPPORTED_SUFFIXES
 from ingest.jobs import JobQueue
 from ingest.pipeline import STAGE_LABELS, Ingestor
 from ingest.worker import Worker
 
 
 def collect(paths: list[str]) -> list[Path]:
-    """PDF files named directly or found (recursively) under named folders, in a stable order."""
+    """Files named directly, or PDF/HWP/HWPX files found (recursively) under named folders, in a stable order."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".pdf"))
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES))
         else:
             out.append(p)
     return out

@@ -200,9 +200,9 @@ def test_restrict_to_corpus_excludes_files_outside_limit(corpus, tmp_path):
     from bench.common import CorpusFile
     from bench.quality import excluded_report, restrict_to_corpus
 
-    _write(corpus / "public/보도자료.hwpx", "x")
+    _write(corpus / "public/보도자료.docx", "x")  # .hwp/.hwpx are corpus files now; a .docx never is
     csv = _write(tmp_path / "l.csv", "qid,question,file,page\n0,q,top.pdf,1\n1,r,finance/a.pdf,2;3\n"
-                 "2,s,public/보도자료.hwpx,1\n")
+                 "2,s,public/보도자료.docx,1\n")
     questions, _ = load_labels([csv], corpus, lambda p: PAGES.get(p.name, 5))
     kept, excluded = restrict_to_corpus(questions, [CorpusFile(corpus / "top.pdf", "top.pdf", "d", "", 1)])
     assert [q.qid for q in kept] == ["0"]
@@ -211,7 +211,7 @@ def test_restrict_to_corpus_excludes_files_outside_limit(corpus, tmp_path):
     assert "not a PDF" in excluded[1].reason
     report = excluded_report(excluded)
     assert "- outside --limit (file not in this run's corpus): 1" in report
-    assert "보도자료.hwpx" in report and "finance/a.pdf" not in report  # rows cut by --limit are only counted
+    assert "보도자료.docx" in report and "finance/a.pdf" not in report  # rows cut by --limit are only counted
 
 
 def test_page_count_of_a_real_pdf(tmp_path):
