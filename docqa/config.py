@@ -20,6 +20,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("RAG_DATA_DIR") or Path.home() / ".korean-doc-qa").expanduser()
 
@@ -39,6 +44,13 @@ class Settings:
     embed_batch_tokens: int = 4096  # RAG_EMBED_BATCH_TOKENS: padded tokens per embedding batch
     fusion: str = "zscore"  # RAG_FUSION: "zscore", "minmax" or "rrf"
     dense_weight: float = 0.3  # RAG_DENSE_WEIGHT: weight of the dense side in score fusion
+    # Generated answers (optional): an OpenAI-compatible chat server (vLLM, Ollama, llama.cpp, a gateway).
+    llm_base_url: str = ""  # RAG_LLM_BASE_URL: e.g. http://127.0.0.1:8000/v1; empty = no generated answer
+    llm_model: str = ""  # RAG_LLM_MODEL: the model name the server expects
+    llm_api_key: str = ""  # RAG_LLM_API_KEY: sent as a Bearer token; empty for servers that need none
+    llm_timeout: float = 60.0  # RAG_LLM_TIMEOUT: seconds to wait for the server (connect and between chunks)
+    llm_context_tokens: int = 4096  # RAG_LLM_CONTEXT_TOKENS: the model's context window, in tokens
+    llm_max_tokens: int = 768  # RAG_LLM_MAX_TOKENS: longest answer; passages fill the rest of the window
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -55,8 +67,19 @@ class Settings:
             embed_batch_tokens=_env_int("RAG_EMBED_BATCH_TOKENS", cls.embed_batch_tokens),
             fusion=env.get("RAG_FUSION", "").strip() or cls.fusion,
             dense_weight=float(env.get("RAG_DENSE_WEIGHT", "").strip() or cls.dense_weight),
+            llm_base_url=env.get("RAG_LLM_BASE_URL", "").strip(),
+            llm_model=env.get("RAG_LLM_MODEL", "").strip(),
+            llm_api_key=env.get("RAG_LLM_API_KEY", "").strip(),
+            llm_timeout=_env_float("RAG_LLM_TIMEOUT", cls.llm_timeout),
+            llm_context_tokens=_env_int("RAG_LLM_CONTEXT_TOKENS", cls.llm_context_tokens),
+            llm_max_tokens=_env_int("RAG_LLM_MAX_TOKENS", cls.llm_max_tokens),
         )
         return replace(s, **overrides)
+
+    @property
+    def llm_configured(self) -> bool:
+        """A generated answer is possible: a server address is set."""
+        return bool(self.llm_base_url)
 
     @property
     def chroma_dir(self) -> Path:
