@@ -42,12 +42,14 @@ _DATE = re.compile(r"\d{2,4}\s*[년.]\s*\d{1,2}\s*[월.]|\d{1,2}\s*월|\d{4}\s*�
 class ExtractiveConfig:
     """Knobs of the sentence picker (defaults chosen by `python -m bench.answers` on allganize dev)."""
 
-    passages: int = 3  # sentences come from the first N hits
-    sentences: int = 3  # at most this many are shown
-    max_chars: int = 260  # total characters shown (a sentence that would pass it is skipped)
-    max_sentence_chars: int = 200  # a longer sentence (a table row run, a run-on line) is cut around its match
+    passages: int = 2  # sentences come from the first N hits
+    sentences: int = 2  # at most this many are shown
+    max_chars: int = 240  # total characters shown (a sentence that would pass it is skipped)
+    max_sentence_chars: int = 160  # a longer sentence (a table row run, a run-on line) is cut around its match
     min_chars: int = 8  # shorter units (list markers, page numbers) are never answers
     lexical_weight: float = 1.0
+    match: str = "morpheme"  # how a question morpheme counts as present: "morpheme" (in the sentence's
+    # own morphemes) or "substring" (anywhere in its text, as the key-sentence picker does: "인가" in "인가요건")
     dense_weight: float = 1.0  # 0 switches the embedder off
     dense_candidates: int = 12  # only the lexically best N sentences are embedded (speed)
     rank_weight: float = 0.3  # bonus of the first passage over later ones
@@ -159,7 +161,11 @@ def score_units(question: str, units: list[_Unit], config: ExtractiveConfig, *, 
     weight = _weights(q_terms, units, idf)
     total = sum(weight.values()) or 1.0
     for u in units:
-        u.lexical = sum(w for t, w in weight.items() if t in u.terms) / total
+        if config.match == "substring":
+            low = u.text.lower()
+            u.lexical = sum(w for t, w in weight.items() if t in low) / total
+        else:
+            u.lexical = sum(w for t, w in weight.items() if t in u.terms) / total
     wants_number, wants_date = bool(_NUMBER_Q.search(question)), bool(_DATE_Q.search(question))
     for u in units:
         if wants_date and _DATE.search(u.text):

@@ -29,7 +29,8 @@ from tests.llm_stub import StubLLM
 
 PASSAGES = [
     ("[별첨] 지방은행의 시중은행 전환시 인가방식 및 절차.pdf", 4,
-     "지방은행 및 인터넷은행은 시중은행과 인가요건·절차가 대부분 동일하나, 일부 인가요건 및 영업구역·방식에서 차이 존재. "
+     "지방은행 및 인터넷은행은 시중은행과 인가요건·절차가 대부분 동일하나, "
+     "일부 인가요건 및 영업구역·방식에서 차이 존재. "
      "최저자본금: (시중銀) 1,000억원 (지방銀) 250억원 (인터넷銀) 250억원."),
     ("240130(보도자료) 지방은행의 시중은행 전환시 인가방식 및 절차.pdf", 2,
      "지방은행이 시중은행으로 전환하는 경우 인가내용의 변경으로 보아 은행법 제8조에 따른 인가를 받아야 한다."),
@@ -97,7 +98,8 @@ def test_not_found_answer_is_recognised():
 
 
 def test_a_reasoning_block_is_not_shown():
-    with StubLLM(reply="<think>출처를 살펴보면 [3]은 무관하다.</think>\n답은 1,000억원입니다 [1].", chunk_chars=2) as stub:
+    reply = "<think>출처를 살펴보면 [3]은 무관하다.</think>\n답은 1,000억원입니다 [1]."
+    with StubLLM(reply=reply, chunk_chars=2) as stub:
         deltas, answer = run(stub)
     assert "think" not in "".join(deltas) and "무관" not in "".join(deltas)
     assert answer.text == "답은 1,000억원입니다 [1]." and answer.cited == (1,)
