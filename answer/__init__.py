@@ -7,7 +7,13 @@ llama-index, openpyxl) happen inside the functions that need them.
 
 from answer.citations import answer_html, citation, clean_markers, markers, page_label
 from answer.export import evidence_csv, evidence_rows, evidence_xlsx
-from answer.extractive import AnswerSentence, ExtractiveAnswer, ExtractiveConfig, extractive_answer
+from answer.extractive import (
+    AnswerSentence,
+    ExtractiveAnswer,
+    ExtractiveConfig,
+    answer_from_searcher,
+    extractive_answer,
+)
 from answer.generate import (
     NOT_FOUND,
     AnswerDelta,
@@ -22,7 +28,7 @@ from answer.generate import (
 
 __all__ = [
     "NOT_FOUND", "AnswerDelta", "AnswerDone", "AnswerSentence", "ExtractiveAnswer", "ExtractiveConfig",
-    "GeneratedAnswer", "answer_html", "build_messages", "citation", "clean_markers", "collect", "evidence_csv",
-    "evidence_rows", "evidence_xlsx", "extractive_answer", "llm_status", "make_llm", "markers", "page_label",
-    "stream_answer",
+    "GeneratedAnswer", "answer_from_searcher", "answer_html", "build_messages", "citation", "clean_markers",
+    "collect", "evidence_csv", "evidence_rows", "evidence_xlsx", "extractive_answer", "llm_status", "make_llm",
+    "markers", "page_label", "stream_answer",
 ]

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from answer.citations import citation
-from answer.extractive import ExtractiveAnswer, extractive_answer
+from answer.extractive import ExtractiveAnswer, answer_from_searcher
 from answer.generate import AnswerDelta, AnswerDone, GeneratedAnswer, llm_status, make_llm, stream_answer
 from docqa.config import DOMAINS, Settings
 from docqa.errors import DocQAError
@@ -88,13 +88,12 @@ def as_json(question: str, result: SearchResult, ext: ExtractiveAnswer, gen: Gen
             "message": result.message, "timings_ms": {k: round(v, 1) for k, v in timings.items()}}
 
 
-def ask(question: str, searcher, embedder, settings: Settings, llm, args, out) -> dict:
+def ask(question: str, searcher, settings: Settings, llm, args, out) -> dict:
     """Search, extract, maybe generate; in text mode print as it goes (the generated answer streams)."""
     result = searcher.search(question, k=args.k, domains=args.domain, doc_ids=args.doc_ids)
     timings = dict(result.timings_ms)
     timings["search"] = sum(result.timings_ms.values())
-    idf = searcher.index.get().bm25.idf_of if result.hits else None
-    ext = extractive_answer(question, result, embedder=embedder, idf=idf)
+    ext = answer_from_searcher(searcher, result)
     timings["extract"] = ext.timings_ms.get("extract", 0.0)
     text = not args.json
     if text:
@@ -188,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for question in questions:
         try:
-            results.append(ask(question, searcher, embedder, settings, llm, args, sys.stdout))
+            results.append(ask(question, searcher, settings, llm, args, sys.stdout))
         except DocQAError as exc:  # one bad question never stops a file of them
             print(f"오류 ({question[:40]}): {exc}", file=err)
             results.append({"question": question, "error": str(exc)})

@@ -246,3 +246,17 @@ def extractive_answer(question: str, hits: Sequence[Hit] | SearchResult, *, embe
     q_terms = score_units(question, units, config, idf=idf, embedder=embedder)
     picked = select(units, q_terms, config)
     return ExtractiveAnswer(question, tuple(picked), {"extract": (time.perf_counter() - t0) * 1000})
+
+
+def answer_from_searcher(searcher, result: SearchResult, config: ExtractiveConfig | None = None) -> ExtractiveAnswer:
+    """`extractive_answer` with the searcher's own embedder and corpus idf (what the page and the CLI use).
+
+    Reads `searcher.embedder` and `searcher.index.get().bm25.idf_of`; the idf is skipped (local
+    frequencies stand in) when the index has no BM25 view.
+    """
+    idf = None
+    if result.hits:
+        bm25 = getattr(searcher.index.get(), "bm25", None)
+        idf = bm25.idf_of if bm25 is not None else None
+    return extractive_answer(result.query, result, embedder=getattr(searcher, "embedder", None), idf=idf,
+                             config=config)
