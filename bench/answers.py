@@ -83,6 +83,7 @@ def variants(embedder, idf) -> dict[str, Callable]:
 
     base = ExtractiveConfig()
     bare = replace(base, dense_weight=0.0, rank_weight=0.0, cue_weight=0.0, redundancy=1.01)
+    dense = 1.0  # the sentence-vector weight tried (z-scored like the lexical score)
     return {
         "today: key sentences of card 1": lambda q, r: list(r.hits[0].key_sentences) if r.hits else [],
         "today: key sentences of cards 1-3": lambda q, r: [s for h in r.hits[:3] for s in h.key_sentences],
@@ -90,21 +91,22 @@ def variants(embedder, idf) -> dict[str, Callable]:
         "lexical, candidates' own idf": ours(bare, dense=False, corpus_idf=False),
         "lexical, substring match": ours(replace(bare, match="substring"), dense=False),
         "lexical + rank": ours(replace(bare, rank_weight=base.rank_weight), dense=False),
-        "dense only (all candidates)": ours(replace(bare, lexical_weight=0.0, dense_candidates=1000)),
-        "lexical + dense": ours(replace(bare, dense_weight=base.dense_weight)),
-        "lexical + dense + rank": ours(replace(bare, dense_weight=base.dense_weight, rank_weight=base.rank_weight)),
-        "... + answer-type cues": ours(replace(base, redundancy=1.01)),
+        "dense only (all candidates)": ours(replace(bare, lexical_weight=0.0, dense_weight=dense,
+                                                    dense_candidates=1000)),
+        "lexical + dense": ours(replace(bare, dense_weight=dense)),
+        "lexical + rank + answer-type cues": ours(replace(base, redundancy=1.01)),
         "... + redundancy removal (= default)": ours(base),
         "... + position in passage": ours(replace(base, position_weight=0.3)),
+        "default + dense": ours(replace(base, dense_weight=dense)),
         "first passage only": ours(replace(base, passages=1)),
         "first 3 passages": ours(replace(base, passages=3)),
         "first 5 passages": ours(replace(base, passages=5)),
         "3 sentences, 125 chars": ours(replace(base, sentences=3, max_chars=125, max_sentence_chars=125)),
-        "3 sentences from 3 passages, 260 chars": ours(replace(base, passages=3, sentences=3, max_chars=260,
-                                                               max_sentence_chars=200)),
-        "3 sentences from 3 passages, 320 chars": ours(replace(base, passages=3, sentences=3, max_chars=320,
-                                                               max_sentence_chars=200)),
-        "product default (ExtractiveConfig(), no vector cache)": ours(base, cache=False),
+        "default + dense, 3 sentences from 3 passages, 260 chars": ours(replace(
+            base, dense_weight=dense, passages=3, sentences=3, max_chars=260, max_sentence_chars=200)),
+        "default + dense, 3 sentences from 3 passages, 320 chars": ours(replace(
+            base, dense_weight=dense, passages=3, sentences=3, max_chars=320, max_sentence_chars=200)),
+        "product default (ExtractiveConfig())": ours(base, cache=False),
     }
 
 
