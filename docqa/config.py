@@ -24,6 +24,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("RAG_DATA_DIR") or Path.home() / ".korean-doc-qa").expanduser()
 
@@ -45,6 +50,13 @@ class Settings:
     dense_weight: float = 0.3  # RAG_DENSE_WEIGHT: weight of the dense side in score fusion
     lease_timeout_s: float = 600.0  # RAG_LEASE_TIMEOUT: a writer silent this long is presumed dead
     worker_idle_s: float = 120.0  # RAG_WORKER_IDLE: the ingest worker exits after this long without work
+    # Generated answers (optional): an OpenAI-compatible chat server (vLLM, Ollama, llama.cpp, a gateway).
+    llm_base_url: str = ""  # RAG_LLM_BASE_URL: e.g. http://127.0.0.1:8000/v1; empty = no generated answer
+    llm_model: str = ""  # RAG_LLM_MODEL: the model name the server expects
+    llm_api_key: str = ""  # RAG_LLM_API_KEY: sent as a Bearer token; empty for servers that need none
+    llm_timeout: float = 60.0  # RAG_LLM_TIMEOUT: seconds to wait for the server (connect and between chunks)
+    llm_context_tokens: int = 4096  # RAG_LLM_CONTEXT_TOKENS: the model's context window, in tokens
+    llm_max_tokens: int = 768  # RAG_LLM_MAX_TOKENS: longest answer; passages fill the rest of the window
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -63,8 +75,19 @@ class Settings:
             dense_weight=float(env.get("RAG_DENSE_WEIGHT", "").strip() or cls.dense_weight),
             lease_timeout_s=float(env.get("RAG_LEASE_TIMEOUT", "").strip() or cls.lease_timeout_s),
             worker_idle_s=float(env.get("RAG_WORKER_IDLE", "").strip() or cls.worker_idle_s),
+            llm_base_url=env.get("RAG_LLM_BASE_URL", "").strip(),
+            llm_model=env.get("RAG_LLM_MODEL", "").strip(),
+            llm_api_key=env.get("RAG_LLM_API_KEY", "").strip(),
+            llm_timeout=_env_float("RAG_LLM_TIMEOUT", cls.llm_timeout),
+            llm_context_tokens=_env_int("RAG_LLM_CONTEXT_TOKENS", cls.llm_context_tokens),
+            llm_max_tokens=_env_int("RAG_LLM_MAX_TOKENS", cls.llm_max_tokens),
         )
         return replace(s, **overrides)
+
+    @property
+    def llm_configured(self) -> bool:
+        """A generated answer is possible: a server address is set."""
+        return bool(self.llm_base_url)
 
     @property
     def chroma_dir(self) -> Path:

@@ -74,7 +74,8 @@ class FileTask:
         return replace(base, **{k: v for k, v in values.items() if k in _CONFIG_FIELDS})
 
 
-_CONFIG_FIELDS = tuple(f.name for f in fields(Settings) if f.name != "data_dir")
+# What a worker needs of the submitter's settings (not the data dir, never the LLM's key).
+_CONFIG_FIELDS = tuple(f.name for f in fields(Settings) if f.name != "data_dir" and not f.name.startswith("llm_"))
 
 
 def settings_json(settings: Settings) -> str:
