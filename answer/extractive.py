@@ -251,12 +251,8 @@ def extractive_answer(question: str, hits: Sequence[Hit] | SearchResult, *, embe
 def answer_from_searcher(searcher, result: SearchResult, config: ExtractiveConfig | None = None) -> ExtractiveAnswer:
     """`extractive_answer` with the searcher's own embedder and corpus idf (what the page and the CLI use).
 
-    Reads `searcher.embedder` and `searcher.index.get().bm25.idf_of`; the idf is skipped (local
-    frequencies stand in) when the index has no BM25 view.
+    Reads `searcher.embedder` and the idf of the searcher's BM25 view (`searcher.index.idf`).
     """
-    idf = None
-    if result.hits:
-        bm25 = getattr(searcher.index.get(), "bm25", None)
-        idf = bm25.idf_of if bm25 is not None else None
+    idf = searcher.index.idf if result.hits else None
     return extractive_answer(result.query, result, embedder=getattr(searcher, "embedder", None), idf=idf,
                              config=config)

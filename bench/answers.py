@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prep = qm.prepare_pdf_corpus(args.pdfs, [args.labels], embedder, overrides, cache=args.cache, store=None,
                                  limit=None, chunk_tokens=None, chunk_overlap=None)
     answers = reference_answers(args.labels)
-    idf = prep.searcher.index.get().bm25.idf_of
+    idf = prep.searcher.index.idf
     result = run(prep, embedder, answers, variants(embedder, idf), args.k)
     result["seconds"] = time.perf_counter() - started
     print(f"## Extractive answers: {args.labels.name} ({result['questions']} questions with a reference answer, "
