@@ -7,7 +7,7 @@ import streamlit as st
 from docqa.config import DOMAINS
 from docqa.errors import DocQAError
 from docqa.types import DocumentInfo, SearchResult
-from ui import cards, common
+from ui import answers, cards, common
 from ui.render import md
 from ui.resources import Services
 
@@ -56,16 +56,17 @@ def history_sidebar() -> None:
                       width="stretch")
 
 
-def search(svc: Services, question: str, k: int, domains: list[str], doc_ids: list[str]) -> SearchResult:
-    """Search once per (question, filters, index generation); reruns (expanders, downloads) reuse it."""
+def search(svc: Services, question: str, k: int, domains: list[str], doc_ids: list[str]) -> tuple[SearchResult, tuple]:
+    """Search once per (question, filters, index generation); reruns (expanders, downloads) reuse it.
+    Returns the result and its key (the generated answer is kept under the same key)."""
     svc.searcher.index.refresh()
     key = (question, k, tuple(domains), tuple(doc_ids), svc.searcher.index.generation)
     cached = st.session_state.get("last_search")
     if cached and cached[0] == key:
-        return cached[1]
+        return cached[1], key
     result = svc.searcher.search(question, k=k, domains=domains, doc_ids=doc_ids)
     st.session_state["last_search"] = (key, result)
-    return result
+    return result, key
 
 
 st.markdown(cards.CSS, unsafe_allow_html=True)
@@ -98,13 +99,18 @@ history_sidebar()
 question = st.session_state.get("active_question", "")
 if question:
     try:
-        result = search(svc, question, int(k), domains, doc_ids)
+        result, key = search(svc, question, int(k), domains, doc_ids)
     except DocQAError as err:
         st.error(str(err))
         st.stop()
     st.markdown(f"**질문:** {md(question)}")
     if result.message:
         st.info(md(result.message))
+    answer_text, kind = answers.answer_block(svc, result, key)
+    if result.hits:
+        st.markdown(f"##### 근거 구절 {len(result.hits)}개")
     for rank, hit in enumerate(result.hits, start=1):
         cards.passage_card(rank, hit, svc)
+    if result.hits:
+        answers.evidence_downloads(result, answer_text, kind)
     st.caption(timing_line(result))

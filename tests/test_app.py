@@ -299,3 +299,57 @@ def test_uploads_are_indexed_after_leaving_the_page(app_env):
     at.switch_page("pages/documents.py").run()
     assert sorted(at.dataframe[0].value["이름"].tolist()) == ["대구.pdf", "부산.pdf", "서울.pdf"]
     assert any("서울.pdf" in s and "색인했습니다" in s for s in texts(at.success))  # the session's recent job
+
+
+def answer_html_blocks(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if 'class="answer"' in m.value]
+
+
+def test_offline_the_page_opens_with_an_extractive_answer_and_exports_the_evidence(app_env):
+    data = eval_pdf(f"finance/{FINANCE}").read_bytes()
+    at = upload(start("pages/documents.py"), [(FINANCE, data)])
+    at.switch_page("pages/ask.py").run()
+    at = ask(at, QUESTION)
+    blocks = answer_html_blocks(at)
+    assert blocks and 'href="#card-1"' in blocks[0] and "p. " in blocks[0], blocks
+    assert any("답변 (문서에서 발췌)" in m.value for m in at.markdown)
+    assert 'id="card-1"' in cards(at)[0]
+    assert "생성 답변 꺼짐" in " ".join(m.value for m in at.sidebar.markdown)
+    labels = [b.label for b in at.get("download_button")]
+    assert "근거 CSV 받기" in labels and "근거 엑셀 받기" in labels
+    assert any(f"{FINANCE}, p. " in c.value for c in at.code)  # the copyable citation of each card
+
+
+def test_with_an_llm_server_the_answer_streams_and_links_to_the_cards(app_env, monkeypatch):
+    """Against tests/llm_stub.py, a local OpenAI-compatible server: a boundary fake (no LLM weights
+    can run here). It answers with source 1 cited and a marker [9] that points at no card."""
+    from tests.llm_stub import StubLLM
+
+    def reply(body: dict) -> str:
+        return "지방은행은 인가내용의 변경 방식으로 시중은행으로 전환합니다 [1]. 근거가 없는 문장입니다 [9]."
+
+    data = eval_pdf(f"finance/{FINANCE}").read_bytes()
+    with StubLLM(reply=reply) as stub:
+        monkeypatch.setenv("RAG_LLM_BASE_URL", stub.url)
+        monkeypatch.setenv("RAG_LLM_MODEL", "stub-model")
+        at = upload(start("pages/documents.py"), [(FINANCE, data)])
+        at.switch_page("pages/ask.py").run()
+        at = ask(at, QUESTION)
+        assert stub.requests and stub.requests[-1]["model"] == "stub-model" and stub.requests[-1]["stream"]
+        prompt = " ".join(m["content"] for m in stub.requests[-1]["messages"])
+        assert "[1]" in prompt and "문서에서 근거를 찾지 못했습니다" in prompt
+        blocks = answer_html_blocks(at)
+        assert blocks and 'href="#card-1"' in blocks[0] and "#card-9" not in blocks[0], blocks
+        assert "[9]" not in blocks[0] and any("답변 (생성)" in m.value for m in at.markdown)
+        assert "생성 답변 켜짐" in " ".join(m.value for m in at.sidebar.markdown)
+        assert cards(at)  # the cards stay under the answer
+        asked = len(stub.requests)
+        at.run()  # a rerun (an expander, a download) shows the same answer without asking again
+        assert len(stub.requests) == asked and answer_html_blocks(at) == blocks
+
+    with StubLLM(status=500) as broken:
+        monkeypatch.setenv("RAG_LLM_BASE_URL", broken.url)
+        at = start("pages/ask.py")
+        at = ask(at, "예비인가를 생략할 수 있나요?")
+        assert any("서버" in w.value for w in at.warning), [w.value for w in at.warning]
+        assert cards(at)  # a failing server leaves the cards in place

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from answer import citation
 from docqa.types import Hit
 from ui import common, render
 from ui.render import md
@@ -32,13 +33,6 @@ MIME = {"hwp": "application/x-hwp", "hwpx": "application/hwp+zip", "pdf": "appli
 def pages_label(hit: Hit) -> str:
     c = hit.chunk
     return f"{c.page_start}쪽" if c.page_start == c.page_end else f"{c.page_start}–{c.page_end}쪽"
-
-
-def citation(hit: Hit) -> str:
-    """"파일명, p. N" (for copying into a report)."""
-    c = hit.chunk
-    pages = f"p. {c.page_start}" if c.page_start == c.page_end else f"pp. {c.page_start}–{c.page_end}"
-    return f"{c.file_name}, {pages}"
 
 
 def card_head(rank: int, hit: Hit) -> str:

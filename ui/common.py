@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from answer import llm_status
 from docqa.config import DOMAIN_LABELS
 from docqa.types import DocumentInfo, FileResult
 from ingest.jobs import ACTIVE, JobView
@@ -134,6 +135,7 @@ def sidebar() -> None:
         elif svc is not None:
             st.markdown("**재순위 모델**  \n없음 (하이브리드 점수 순)")
         settings = ld.settings
+        st.markdown(f"**답변 생성 모델**  \n{md(llm_status(settings))}")
         if settings.chroma_host:
             st.markdown(f"**저장소**  \nChroma 서버 · {md(settings.chroma_host)}")
         else:

@@ -33,6 +33,7 @@ class Services:
     store: Store
     searcher: Searcher
     queue: JobQueue
+    llm: object | None = None  # the in-house LLM client (llama-index OpenAILike), when configured
 
     def submit_worker(self) -> None:
         """Make sure a worker process will pick up queued jobs."""
@@ -82,8 +83,10 @@ class Loader:
             self.step = "검색 색인을 준비하는 중입니다"
             searcher = Searcher.from_services(self.store, self.embedder, self.settings)
             searcher.index.refresh(force=True)
+            from answer import make_llm
+
             self.services = Services(self.settings, self.embedder, self.store, searcher,
-                                     queue or JobQueue(self.settings))
+                                     queue or JobQueue(self.settings), make_llm(self.settings))
             self.error, self.state = "", "ready"
 
     def retry(self) -> None:
