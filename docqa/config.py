@@ -39,6 +39,9 @@ class Settings:
     embed_batch_tokens: int = 4096  # RAG_EMBED_BATCH_TOKENS: padded tokens per embedding batch
     fusion: str = "zscore"  # RAG_FUSION: "zscore", "minmax" or "rrf"
     dense_weight: float = 0.3  # RAG_DENSE_WEIGHT: weight of the dense side in score fusion
+    # RAG_ENCODER: "auto" (measure the encoder paths once per machine and model, keep the fastest that
+    # agrees with fp32), or force one: "fp32", "bf16", "onnx" (ONNX Runtime fp32), "onnx-int8"
+    encoder: str = "auto"
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -55,6 +58,7 @@ class Settings:
             embed_batch_tokens=_env_int("RAG_EMBED_BATCH_TOKENS", cls.embed_batch_tokens),
             fusion=env.get("RAG_FUSION", "").strip() or cls.fusion,
             dense_weight=float(env.get("RAG_DENSE_WEIGHT", "").strip() or cls.dense_weight),
+            encoder=env.get("RAG_ENCODER", "").strip().lower() or cls.encoder,
         )
         return replace(s, **overrides)
 

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     embedder = load_embedder(settings)
     print(f"임베딩 모델: {embedder.choice.model_id} ({embedder.choice.source}) - {embedder.choice.reason}")
+    print(f"인코더: {embedder.encoder_choice.summary()}")
     try:
         store = open_store(settings, embedder, check=not args.reindex)
     except DocQAError as exc:
