@@ -30,6 +30,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -296,7 +297,8 @@ def export_onnx(model_dir: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about shapes it treats as constants: checked by the tests
             torch.onnx.export(
                 Pooled(model).eval(), example, str(tmp / "model.onnx"), dynamo=False, opset_version=17,
                 input_names=["input_ids", "attention_mask"], output_names=["pooled"],
@@ -319,7 +321,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
     graph = onnx.load(str(source), load_external_data=False).graph
     keep = [n.name for n in graph.node if n.op_type == "MatMul" and INT8_KEEP_FP32.search(n.name)]
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    logging.disable(logging.INFO)  # the quantizer logs every tensor on the root logger
+    logging.disable(logging.WARNING)  # the quantizer logs every tensor (and generic advice) on the root logger
     try:
         quantize_dynamic(str(source), str(tmp), per_channel=True, weight_type=QuantType.QUInt8,
                          op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=keep)
@@ -487,6 +489,8 @@ def select_encoder(model_dir: Path, models_dir: Path, model_id: str, revision: s
 
     `forced` is "auto" (measure once, then reuse the cached choice) or one of PATHS.
     """
+    if forced not in ("", "auto", *PATHS):
+        raise ValueError(f"RAG_ENCODER={forced!r}: one of auto, {', '.join(PATHS)}")
     model_dir = Path(model_dir)
     folder = artefact_dir(models_dir, model_id, revision)
     key = machine_key(model_id, revision)
@@ -495,8 +499,6 @@ def select_encoder(model_dir: Path, models_dir: Path, model_id: str, revision: s
     previous = EncoderChoice.from_json(cached) if cached.get("version") == CHOICE_VERSION else None
     tokenizer = load_tokenizer(model_dir)
     if forced not in ("", "auto"):
-        if forced not in PATHS:
-            raise ValueError(f"RAG_ENCODER={forced!r}: one of auto, {', '.join(PATHS)}")
         encoder = load_path(forced, model_dir, folder)
         known = {r.path: r for r in previous.measured} if previous else {}
         r = known.get(forced)
