@@ -21,7 +21,7 @@ import numpy as np
 
 from docqa import fast_encode
 from docqa.config import Settings
-from docqa.encoders import EncoderChoice
+from docqa.encoders import EncoderChoice, query_path
 from docqa.fast_encode import Encoder
 from docqa.offline_model import OFFLINE_BASE_ID, offline_model_dir, offline_revision
 
@@ -175,7 +175,8 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:
-            return fast_encode.encode_with(self.encoder, self.tokenizer, [text.strip()], self.query_prefix)[0]
+            return fast_encode.encode_with(query_path(self.encoder), self.tokenizer, [text.strip()],
+                                           self.query_prefix)[0]
 
     def signature(self) -> dict[str, str | int]:
         """What the index records about the model that built it.

@@ -25,10 +25,15 @@ class TextTokenizer:
     padding_side = "right"
 
     def __init__(self, folder: Path):
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer, pre_tokenizers
 
         self.folder = Path(folder)
         self._tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        if isinstance(self._tok.pre_tokenizer, pre_tokenizers.Metaspace):
+            # transformers splits on whitespace first (so trailing spaces and newlines yield no lone "▁"
+            # piece); do the same, or token counts and vectors would differ from the transformers path
+            self._tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                               self._tok.pre_tokenizer])
         self._tok.no_truncation()
         self._tok.no_padding()
         config = _read_json(self.folder / "tokenizer_config.json")

