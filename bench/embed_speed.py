@@ -112,7 +112,7 @@ def run_onnx_variant(name: str, model_dir: Path, texts: list[str], repeat: int) 
         latencies.append((time.perf_counter() - started) * 1000)
     info.update(seconds=min(times), n=len(texts), query_ms_p50=float(np.median(latencies[3:])),
                 query_ms_max=float(np.max(latencies[3:])), peak_rss_mb=peak_rss_mb(),
-                threads=f"ort:{encoder.max_threads}")
+                threads=f"auto:{encoder.policy.current}" if encoder.adaptive_threads else "1")
     return {"info": info, "vectors": vectors}
 
 

@@ -207,36 +207,50 @@ def onnx_threads() -> int:
 
 
 class OnnxEncoder:
-    """An ONNX Runtime session over an exported graph (input_ids, attention_mask -> pooled)."""
+    """ONNX Runtime sessions over an exported graph (input_ids, attention_mask -> pooled).
 
-    adaptive_threads = False  # one session, one thread pool (spinning off copes with a busy machine)
+    One session per thread count, made on first use: as on PyTorch, `fast_encode`'s
+    ThreadPolicy runs small batches (queries) on one thread and picks 1 or all threads
+    for bulk batches from measured speed. Measured under a load average of ~12 on 2
+    cores: a 2-thread session waits on the scheduler at every operator (single query
+    ~150 ms, 30 short sentences ~5 s), a 1-thread one does not.
+    """
+
     query_encoder: OnnxEncoder | None = None  # runs queries when set (onnx-int8)
 
     def __init__(self, model_file: Path, path: str, dim: int, max_length: int = fast_encode.MAX_TOKENS,
                  threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or onnx_threads()
-        options.inter_op_num_threads = 1
-        # Spinning workers steal the cores from everything else on a shared 2-core PC and made
-        # queries 2-3x slower there; without spinning a batch waits a few microseconds more.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.file = Path(model_file)
         self.path = path
         self.dim = dim
         self.max_length = max_length
-        self.max_threads = options.intra_op_num_threads
-        self.file = Path(model_file)
+        self.max_threads = threads or onnx_threads()
+        self.adaptive_threads = self.max_threads > 1
+        self.policy = fast_encode.ThreadPolicy()  # its own: speeds differ from PyTorch's
+        self._sessions: dict[int, object] = {}
+        self.inputs = {i.name for i in self._session(1).get_inputs()}
+
+    def _session(self, threads: int):
+        session = self._sessions.get(threads)
+        if session is None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            # spinning workers steal the cores from everything else on a shared PC
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3
+            session = ort.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
+            self._sessions[threads] = session
+        return session
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, threads: int) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = np.zeros_like(input_ids)
-        return self.session.run(None, feed)[0]
+        return self._session(threads if threads in (1, self.max_threads) else self.max_threads).run(None, feed)[0]
 
     def finish(self) -> None:
         pass
@@ -419,10 +433,10 @@ def load_path(path: str, model_dir: Path, folder: Path, dim: int | None = None):
         max_length = min(max_length, int(config.get("max_position_embeddings", 514)) - 2)
     encoder = OnnxEncoder(onnx_file(model_dir, folder, path), path, dim, max_length)
     fast_encode.single_threaded_numpy_blas()
-    encoder.run(*_warm_batch(), encoder.max_threads)
+    encoder.run(*_warm_batch(), 1)
     if path == "onnx-int8":
         encoder.query_encoder = OnnxEncoder(onnx_file(model_dir, folder, "onnx-int8-query"), path, dim, max_length)
-        encoder.query_encoder.run(*_warm_batch(), encoder.max_threads)
+        encoder.query_encoder.run(*_warm_batch(), 1)
     return encoder
 
 

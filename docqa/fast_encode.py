@@ -8,12 +8,12 @@ fp32/bf16, ONNX Runtime fp32/int8); `TorchEncoder` is the PyTorch path. What pay
   so that only a few distinct shapes occur: oneDNN JIT-compiles and caches
   kernels per shape, and with free-form widths that cost ~15% of the time and
   grew RSS by ~1 GB over 2,000 chunks;
-* on PyTorch, choosing the thread count per batch from measured speed
-  (`ThreadPolicy`): with every core busy elsewhere, OpenMP's all-threads barriers
-  make a 2-thread forward pass up to 5x slower than a 1-thread one, while on an
-  idle machine 2 threads are ~1.9x faster. Outputs are bit-identical either way.
-  Inputs of a few dozen tokens (queries) always run on one thread. (ONNX Runtime's
-  own thread pool, with spinning off, copes with a busy machine by itself.)
+* choosing the thread count per batch from measured speed (`ThreadPolicy`): with
+  every core busy elsewhere, OpenMP's all-threads barriers make a 2-thread PyTorch
+  forward pass up to 5x slower than a 1-thread one (ONNX Runtime's pool suffers the
+  same), while on an idle machine 2 threads are ~1.9x faster. Outputs are
+  bit-identical either way. Inputs of a few dozen tokens (queries) always run on one
+  thread.
 * bfloat16 only where the CPU has native bf16 units (AMX, AVX512-BF16): oneDNN
   routes the linear layers to them, 3-4x faster than fp32 on AMX. Without them
   oneDNN emulates bf16 and it is ~4x *slower* than fp32 (issue 11: 581 vs 2,197
@@ -299,7 +299,7 @@ def encode_with(
     """
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
-    policy = policy or POLICY
+    policy = policy or getattr(encoder, "policy", None) or POLICY
     max_len = min(encoder.max_length, MAX_TOKENS, max_tokens)
     inputs = [unicodedata.normalize("NFC", prefix + t) for t in texts]
     ids = tokenizer(inputs, truncation=True, max_length=max_len)["input_ids"]
