@@ -9,8 +9,9 @@ Every path takes padded token ids and returns pooled vectors (`fast_encode.Encod
   `models/encoders/<model>/model.onnx`, graph optimisations on;
 - `onnx-int8`: that graph with 8-bit weights (per output channel) and 8-bit activations
   quantized per batch (dynamic quantization), the layers that lose most left in fp32,
-  for passages; queries (one short text, where per-batch activation ranges lose most:
-  cosine ~0.9987) run the fp32 graph with 8-bit embedding tables instead (~0.99997).
+  for passages; queries and other short inputs (<= 64 tokens: per-batch activation
+  ranges lose most there, cosine ~0.9987, and they cost little) run the fp32 graph with
+  8-bit embedding tables instead (~0.99997).
 
 `select_encoder` measures the paths once per machine and model on bundled Korean text
 (대한민국헌법, `docqa/data`), keeps the fastest whose vectors agree with fp32 (cosine
@@ -48,7 +49,8 @@ PATHS = ("fp32", "bf16", "onnx", "onnx-int8")
 PATH_LABELS = {"fp32": "PyTorch fp32", "bf16": "PyTorch bf16", "onnx": "ONNX Runtime fp32",
                "onnx-int8": "ONNX Runtime int8(질의는 fp32)"}
 GATE_MEAN, GATE_MIN = 0.999, 0.995
-CHOICE_VERSION = 2  # bump when the measurement or the key changes: old choices are re-measured
+SHORT_TOKENS = 64  # onnx-int8: batches this narrow run the query graph (see above)
+CHOICE_VERSION = 3  # bump when the measurement or the key changes: old choices are re-measured
 EXPORT_VERSION = 2  # bump when the exported graph or the quantization recipe changes
 # Dynamic int8 on multilingual-e5-small (cosine to fp32 over real PDF passages, mean/min):
 # every MatMul int8 0.9957/0.9923; without the 12 FFN output projections (their input, after
@@ -247,6 +249,8 @@ class OnnxEncoder:
         return session
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, threads: int) -> np.ndarray:
+        if self.query_encoder is not None and input_ids.shape[1] <= SHORT_TOKENS:
+            return self.query_encoder.run(input_ids, attention_mask, threads)
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = np.zeros_like(input_ids)
