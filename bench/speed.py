@@ -3,6 +3,9 @@
 Each measurement runs in its own fresh subprocess (`python -m bench _worker ROLE`), so
 peak RSS belongs to one pipeline and cold start is a real process start:
 
+- `select`: loads the product's embedder once, so the per-machine encoder choice
+  (docqa.encoders: ONNX export, int8 quantization, measurement) is made and cached
+  before anything is timed; its wall time is reported on its own.
 - `ours`:  the product's ingest into an empty store, then query latency by stage.
 - `cold`:  a new process over that store: imports, model, store, first answer.
 - `plain`: what a typical demo does with the same embedding model folder: one llama
@@ -29,7 +32,7 @@ from evaluation.metrics import QuestionScore, aggregate, percentile, rank_pages
 
 log = logging.getLogger(__name__)
 
-ROLES = ("ours", "cold", "plain")
+ROLES = ("select", "ours", "cold", "plain")
 K = 10
 
 
@@ -64,6 +67,22 @@ def _open_spec_store(spec: dict) -> tuple:
     settings = _store_settings(Path(spec["store"]), overrides, spec.get("chunk_tokens"), spec.get("chunk_overlap"))
     store, open_s = _open(settings, embedder)
     return embedder, settings, store, import_s, model_s, open_s
+
+
+def _encoder_info(embedder) -> dict:
+    c = embedder.encoder_choice
+    return {"path": c.path, "label": c.label, "reason": c.reason, "source": c.source,
+            "tokens_per_s": c.tokens_per_s, "query_ms": c.query_ms, "cosine_mean": c.cosine_mean,
+            "cosine_min": c.cosine_min, "measure_s": c.seconds,
+            "measured": [vars(m) for m in c.measured], "skipped": c.skipped}
+
+
+def worker_select(spec: dict) -> dict:
+    """Load the embedder once: the encoder path is chosen (and cached) here, not inside a timed worker."""
+    from bench.quality import load_embedder_timed
+
+    embedder, _, seconds = load_embedder_timed(Path(spec["cache"]), spec.get("embed_model"))
+    return {"load_s": seconds, "peak_rss_mb": peak_rss_mb(), "encoder": _encoder_info(embedder)}
 
 
 def worker_ours(spec: dict) -> dict:
@@ -116,6 +135,7 @@ def worker_ours(spec: dict) -> dict:
                    **{f"{k}_s": v for k, v in report.seconds.items()}, "searcher_init_s": searcher_s},
         "model": {"id": embedder.choice.model_id, "revision": embedder.choice.revision,
                   "source": embedder.choice.source, "path": embedder.choice.path},
+        "encoder": _encoder_info(embedder),
         "settings": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap},
         "process_s": time.time() - t_start,
     }
@@ -212,18 +232,18 @@ def worker_plain(spec: dict) -> dict:
 def run_worker(role: str, spec_path: Path, out_path: Path) -> int:
     """Entry of `python -m bench _worker ROLE SPEC OUT`."""
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    result = {"ours": worker_ours, "cold": worker_cold, "plain": worker_plain}[role](spec)
+    result = {"select": worker_select, "ours": worker_ours, "cold": worker_cold, "plain": worker_plain}[role](spec)
     write_json(out_path, result)
     return 0
 
 
 # --------------------------------------------------------------------------- parent
-def _spawn(role: str, spec_path: Path, out_path: Path, verbose: bool) -> dict:
+def _spawn(role: str, spec_path: Path, out_path: Path, verbose: bool, env: dict[str, str] | None = None) -> dict:
     cmd = [sys.executable, "-m", "bench", *(["-v"] if verbose else []), "_worker", role, str(spec_path),
            str(out_path)]
     log.info("running %s", " ".join(cmd))
     t0 = time.time()
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT)
+    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env)
     wall = time.time() - t0
     if proc.returncode != 0:
         raise SystemExit(f"the {role} worker failed (exit {proc.returncode}); see its log above")
@@ -247,8 +267,16 @@ def speed_questions(labels: Sequence[Path], pdfs: Path, corpus, limit: int | Non
 
 def run_speed(pdfs: Path, labels: Sequence[Path], *, cache: Path, limit: int | None, queries: int | None,
               embed_model: str | None, chunk_tokens: int | None, chunk_overlap: int | None,
-              skip_plain: bool = False, keep: bool = False, verbose: bool = False) -> dict:
-    """Run the three workers one after another (never in parallel: they'd share the 2 cores)."""
+              skip_plain: bool = False, keep: bool = False, verbose: bool = False, isa: str | None = None) -> dict:
+    """Run the workers one after another (never in parallel: they'd share the 2 cores).
+
+    `isa` caps oneDNN/MKL in every worker (bench.isa); the level in force is probed and recorded.
+    """
+    from bench.isa import check, child_env
+
+    env = child_env(isa)
+    isa_line, isa_probe = check(isa)
+    log.info("%s", isa_line)
     corpus = collect_corpus(pdfs, limit)
     if not corpus:
         raise SystemExit(f"no PDF under {pdfs}")
@@ -267,17 +295,20 @@ def run_speed(pdfs: Path, labels: Sequence[Path], *, cache: Path, limit: int | N
     write_json(spec_path, spec)
     log.info("speed: %d PDFs (%d pages, %.1f MB), %d questions", len(corpus), pages,
              sum(f.size for f in corpus) / 2**20, len(questions))
-    machine = {"cpus": os.cpu_count(), "loadavg_start": list(os.getloadavg()), "python": sys.version.split()[0]}
+    machine = {"cpus": os.cpu_count(), "loadavg_start": list(os.getloadavg()), "python": sys.version.split()[0],
+               "isa": isa or "as inherited", "isa_check": isa_line, "isa_probe": isa_probe}
     try:
-        ours = _spawn("ours", spec_path, work / "ours.json", verbose)
-        cold = _spawn("cold", spec_path, work / "cold.json", verbose)
+        selected = _spawn("select", spec_path, work / "select.json", verbose, env)
+        ours = _spawn("ours", spec_path, work / "ours.json", verbose, env)
+        ours["encoder_select"] = selected
+        cold = _spawn("cold", spec_path, work / "cold.json", verbose, env)
         ours["cold_start_s"] = cold["cold_start_s"]
         ours["cold_start"] = cold
         plain = None
         if not skip_plain:
             spec["model_path"] = ours["model"]["path"] or ours["model"]["id"]
             write_json(spec_path, spec)
-            plain = _spawn("plain", spec_path, work / "plain.json", verbose)
+            plain = _spawn("plain", spec_path, work / "plain.json", verbose, env)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -317,6 +348,18 @@ def speed_table(result: dict) -> str:
             ("query_p50_ms", "query p50 (ms)"), ("query_p95_ms", "query p95 (ms)"),
             ("first_query_ms", "first query (ms)"), ("cold_start_s", "cold start (s)")]
     rows = [[label, _num(ours.get(k)), _num(plain.get(k))] for k, label in keys]
+    enc = ours.get("encoder")
+    if enc:
+        rows.insert(0, ["encoder path (docqa.encoders)", f"{enc['label']} ({enc['source']})",
+                        "sentence-transformers fp32"])
+        selected = ours.get("encoder_select") or {}
+        if selected:
+            rows.insert(1, ["encoder choice: load incl. measuring (s, first run on a machine)",
+                            _num(selected.get("load_s")), ""])
+        for m in enc.get("measured") or []:
+            rows.append([f"encoder {m['path']}: tokens/s, query ms, cosine mean/min",
+                         f"{m['tokens_per_s']:.0f}, {m['query_ms']:.1f}, {m['cosine_mean']:.5f}/{m['cosine_min']:.5f}",
+                         ""])
     for name, r in (("ours", ours), ("plain", plain)):
         for k, v in (r.get("stages") or {}).items():
             rows.append([f"{name} stage {k}", _num(v) if name == "ours" else "", _num(v) if name == "plain" else ""])
@@ -331,6 +374,8 @@ def speed_table(result: dict) -> str:
                 else ["", f"{q['hit@1']:.3f} / {q['ndcg@10']:.3f}"])])
     table = markdown_table(["measure", "ours", "plain llama-index"], rows)
     m = result.get("machine")
+    if m and m.get("isa_check"):
+        table = m["isa_check"] + "\n\n" + table
     if m:
         table += (f"\n\n{m['cpus']} CPUs; load average {m['loadavg_start'][0]:.1f} at start, "
                   f"{m['loadavg_end'][0]:.1f} at end (other work on the machine skews timings).")

@@ -57,6 +57,9 @@ class Settings:
     llm_timeout: float = 60.0  # RAG_LLM_TIMEOUT: seconds to wait for the server (connect and between chunks)
     llm_context_tokens: int = 4096  # RAG_LLM_CONTEXT_TOKENS: the model's context window, in tokens
     llm_max_tokens: int = 768  # RAG_LLM_MAX_TOKENS: longest answer; passages fill the rest of the window
+    # RAG_ENCODER: "auto" (measure the encoder paths once per machine and model, keep the fastest that
+    # agrees with fp32), or force one: "fp32", "bf16", "onnx" (ONNX Runtime fp32), "onnx-int8"
+    encoder: str = "auto"
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -81,6 +84,7 @@ class Settings:
             llm_timeout=_env_float("RAG_LLM_TIMEOUT", cls.llm_timeout),
             llm_context_tokens=_env_int("RAG_LLM_CONTEXT_TOKENS", cls.llm_context_tokens),
             llm_max_tokens=_env_int("RAG_LLM_MAX_TOKENS", cls.llm_max_tokens),
+            encoder=env.get("RAG_ENCODER", "").strip().lower() or cls.encoder,
         )
         return replace(s, **overrides)
 

