@@ -31,6 +31,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -288,6 +289,7 @@ def encode_with(
     progress: Callable[[int], None] | None = None,
     max_tokens: int = MAX_TOKENS,
     policy: ThreadPolicy | None = None,
+    lock: AbstractContextManager | None = None,
 ) -> np.ndarray:
     """Embed `texts` (already stripped) with `prefix` prepended, through `encoder`.
 
@@ -295,10 +297,12 @@ def encode_with(
     order. Texts are NFC-normalised (decomposed Hangul tokenises differently),
     sorted by token length and batched by a token budget; inputs longer than the
     model's limit (at most 512 tokens, or `max_tokens`) are truncated.
-    `progress` is called after each batch with the number of texts done so far.
+    `progress` is called after each batch with the number of texts done so far. `lock` (an encoder
+    shared by threads) is held per batch, so a question never waits for a whole document.
     """
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
+    lock = lock or nullcontext()
     policy = policy or getattr(encoder, "policy", None) or POLICY
     max_len = min(encoder.max_length, MAX_TOKENS, max_tokens)
     inputs = [unicodedata.normalize("NFC", prefix + t) for t in texts]
@@ -313,8 +317,10 @@ def encode_with(
             input_ids, mask = _pad([ids[i] for i in batch], pad_id, widths[batch[0]])
             rows, width = input_ids.shape
             threads = policy.choose(most, rows * width) if encoder.adaptive_threads else most
-            started = time.perf_counter()
-            vectors = np.asarray(encoder.run(input_ids, mask, threads), dtype=np.float32)
+            with lock:
+                started = time.perf_counter()
+                vectors = np.asarray(encoder.run(input_ids, mask, threads), dtype=np.float32)
+                encoder.finish()
             if encoder.adaptive_threads and rows * width > _SMALL_BATCH_TOKENS:
                 policy.record(threads, rows * width * (1 + width / 450), time.perf_counter() - started)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -323,7 +329,8 @@ def encode_with(
             if progress is not None:
                 progress(done)
     finally:
-        encoder.finish()
+        with lock:
+            encoder.finish()
     return out
 
 

@@ -128,6 +128,17 @@ def resolve_model(settings: Settings) -> ModelChoice:
     return ModelChoice(name, OFFLINE_BASE_ID, offline_revision(), "offline", reason, str(path))
 
 
+def encoder_home(choice: ModelChoice, settings: Settings) -> Path:
+    """Where a model's encoder artefacts (ONNX files, the measured choice) live: beside the model
+    folder when it is a local or built one in a writable folder (every data directory using that
+    folder shares them), else under this data directory's models/."""
+    if choice.source in ("local", "offline") and choice.path:
+        parent = Path(choice.path).resolve().parent
+        if os.access(parent, os.W_OK):
+            return parent
+    return settings.models_dir
+
+
 class Embedder:
     """An e5-style sentence embedder with `query: ` / `passage: ` prefixes.
 
@@ -148,7 +159,8 @@ class Embedder:
                                                               source="forced")
         self.dim = int(encoder.dim)
         self.batch_tokens = batch_tokens
-        self._lock = threading.Lock()  # one encoder shared by app sessions; thread counts are process-wide
+        # One encoder shared by app sessions (thread counts are process-wide): held per batch.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -156,8 +168,8 @@ class Embedder:
 
         choice = resolve_model(settings)
         log.info("embedding model: %s (%s) - %s", choice.model_id, choice.source, choice.reason)
-        encoder, tokenizer, encoder_choice = select_encoder(Path(choice.path), settings.models_dir, choice.model_id,
-                                                            choice.revision, settings.encoder)
+        encoder, tokenizer, encoder_choice = select_encoder(Path(choice.path), encoder_home(choice, settings),
+                                                            choice.model_id, choice.revision, settings.encoder)
         log.info("encoder path: %s", encoder_choice.summary())
         return cls(encoder, tokenizer, choice, encoder_choice, settings.embed_batch_tokens)
 
@@ -168,15 +180,13 @@ class Embedder:
     def embed_passages(self, texts: list[str], progress: Callable[[int], None] | None = None,
                        max_tokens: int = MAX_TOKENS) -> np.ndarray:
         """`passage: ` embeddings; texts beyond `max_tokens` (with prefix and special tokens) are truncated."""
-        with self._lock:
-            return fast_encode.encode_with(self.encoder, self.tokenizer, [t.strip() for t in texts],
-                                           self.passage_prefix, batch_tokens=self.batch_tokens, progress=progress,
-                                           max_tokens=max_tokens)
+        return fast_encode.encode_with(self.encoder, self.tokenizer, [t.strip() for t in texts],
+                                       self.passage_prefix, batch_tokens=self.batch_tokens, progress=progress,
+                                       max_tokens=max_tokens, lock=self._lock)
 
     def embed_query(self, text: str) -> np.ndarray:
-        with self._lock:
-            return fast_encode.encode_with(query_path(self.encoder), self.tokenizer, [text.strip()],
-                                           self.query_prefix)[0]
+        return fast_encode.encode_with(query_path(self.encoder), self.tokenizer, [text.strip()], self.query_prefix,
+                                       lock=self._lock)[0]
 
     def signature(self) -> dict[str, str | int]:
         """What the index records about the model that built it.

@@ -155,7 +155,7 @@ class Worker:
 
 
 def _embedder_key(settings: Settings) -> tuple:
-    return (settings.embed_model, settings.embed_batch_tokens)
+    return (settings.embed_model, settings.embed_batch_tokens, settings.encoder)
 
 
 def _worker_lock(settings: Settings):
