@@ -95,6 +95,7 @@ class _Connection:
         self.epoch = 0
         self.seen: dict[str, int] = {}  # prefix -> log count as of this client's view
         self.fresh = True  # just opened: its view is current for whatever it reads first
+        self.commits = 0  # changes this process committed here (readers check them without delay)
         lock_dir = settings.data_dir / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
         from filelock import FileLock
@@ -318,6 +319,10 @@ class Store:
         return out
 
     # --- generation ------------------------------------------------------------------
+    def local_commits(self) -> int:
+        """How many changes this process has committed at this location (no Chroma call)."""
+        return self._conn.commits
+
     def generation(self) -> tuple[str, int]:
         """(live prefix, committed changes): changes whenever any process commits or re-indexes."""
         prefix = self.prefix if self._pinned else self._active_prefix()
@@ -456,6 +461,7 @@ class Store:
                                   metadatas=[{"op": op, "doc_id": doc_id, "build": build, "owner": OWNER,
                                               "at": time.time()}])
             self._conn.seen[self.prefix] = self._col("_log").count()
+            self._conn.commits += 1
 
     def _delete_where(self, where: dict) -> None:
         with self._conn.lock:

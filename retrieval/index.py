@@ -167,16 +167,20 @@ class DerivedIndex:
         self.generation: tuple[str, int] | None = None
         self.incomplete: set[str] = set()  # docs whose passages could not be read yet
         self._checked = 0.0
+        self._local_commits = -1
         self.last_refresh_s = 0.0
 
     # --- following the store ---------------------------------------------------------
     def refresh(self, force: bool = False) -> bool:
         """Catch up with the store; True when anything changed."""
         now = time.monotonic()
-        if not force and now - self._checked < _CHECK_EVERY_S and not self.incomplete:
+        local = self.store.local_commits()
+        if (not force and now - self._checked < _CHECK_EVERY_S and not self.incomplete
+                and local == self._local_commits):
             return False
         with self.lock:
             self._checked = time.monotonic()
+            self._local_commits = local
             gen = self.store.generation()
             if gen == self.generation and not self.incomplete:
                 return False

@@ -62,7 +62,7 @@ def _coverage(reference: str, shown: list[str]) -> float:
 def test_extractive_sentences_are_cited_spans_of_the_top_passages(indexed, labelled, embedder):
     _, _, searcher = indexed
     config = ExtractiveConfig()
-    idf = searcher.index.get().bm25.idf_of
+    idf = searcher.index.idf
     for question, _ in labelled:
         result = searcher.search(question, k=5)
         answer = extractive_answer(question, result, embedder=embedder, idf=idf, config=config)
@@ -85,7 +85,7 @@ def test_extractive_answer_against_the_reference_answers(indexed, labelled, embe
     """Coverage of the reference answers' content morphemes, ours beside today's key sentences
     (the full measurement over 91 questions and 54 PDFs is `python -m bench.answers`)."""
     _, _, searcher = indexed
-    idf = searcher.index.get().bm25.idf_of
+    idf = searcher.index.idf
     ours, today, our_chars, today_chars = [], [], [], []
     for question, reference in labelled:
         result = searcher.search(question, k=5)

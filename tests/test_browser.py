@@ -52,6 +52,7 @@ def running_app(home: Path, embedder):
     env = {**os.environ, "RAG_DATA_DIR": str(home / "data"), "RAG_EMBED_MODEL": embedder.choice.path,
            "HF_HUB_OFFLINE": "1"}
     env.pop("RAG_CHROMA_HOST", None)
+    home.mkdir(parents=True, exist_ok=True)
     log_path = home / "streamlit.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
