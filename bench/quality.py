@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
@@ -46,6 +47,10 @@ def load_embedder_timed(cache: Path, embed_model: str | None):
     overrides = {"embed_model": embed_model} if embed_model else {}
     t0 = time.perf_counter()
     embedder = load_embedder(Settings.from_env(data_dir=cache, **overrides))
+    if os.environ.get("BENCH_EMBED_CACHE", "1") != "0":  # bench only: reuse vectors of unchanged texts
+        from bench.embed_cache import CachedEmbedder
+
+        embedder = CachedEmbedder(embedder, cache / "embed-cache.sqlite3")
     seconds = time.perf_counter() - t0
     log.info("embedding model %s (%s) loaded in %.1fs", embedder.choice.model_id, embedder.choice.source, seconds)
     return embedder, overrides, seconds
@@ -60,6 +65,15 @@ def _store_settings(store_dir: Path, overrides: dict, chunk_tokens: int | None, 
     if chunk_overlap is not None:
         extra["chunk_overlap"] = chunk_overlap
     return Settings.from_env(data_dir=store_dir, **extra)
+
+
+def _build_key(embedder, settings) -> list[str]:
+    """How the index is built beyond model and chunk sizes (chunker and parser versions): a
+    cached index built otherwise lives in another folder, never reused."""
+    from ingest.chunk import Chunker
+
+    chunker = Chunker.for_embedder(embedder, settings.chunk_tokens, settings.chunk_overlap)
+    return [f"{k}={v}" for k, v in sorted(chunker.settings().items())]
 
 
 def _progress_logger(label: str) -> Callable:
@@ -102,7 +116,7 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
         raise SystemExit(f"no PDF under {pdfs}")
     scan_s = time.perf_counter() - t0
     settings = _store_settings(cache, overrides, chunk_tokens, chunk_overlap)
-    key = fingerprint([f"{f.rel}\t{f.doc_id}" for f in corpus])
+    key = fingerprint([f"{f.rel}\t{f.doc_id}" for f in corpus] + _build_key(embedder, settings))
     store_dir = store or cache / store_name("pdf", pdfs.name, embedder.choice.model_id, embedder.choice.revision,
                                             settings.chunk_tokens, settings.chunk_overlap, key)
     settings = _store_settings(store_dir, overrides, chunk_tokens, chunk_overlap)
@@ -140,7 +154,8 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
     eval_questions = [
         EvalQuestion(q.qid, q.question, q.domain, frozenset((by_rel[q.file], p) for p in q.pages),
                      ({"file": q.file, "pages": list(q.pages)},),
-                     f"labelled file not indexed: {not_indexed[q.file]}" if q.file in not_indexed else "")
+                     f"labelled file not indexed: {not_indexed[q.file]}" if q.file in not_indexed else "",
+                     q.context_type)
         for q in questions
     ]
     return Prepared(
@@ -245,7 +260,7 @@ def prepare_autorag(folder: Path, embedder, overrides: dict, *, cache: Path, sto
     questions, excluded = autorag_questions(list(zip(qa["qid"], qa["query"].astype(str), qa["retrieval_gt"])), ids)
 
     settings = _store_settings(cache, overrides, chunk_tokens, chunk_overlap)
-    key = fingerprint(sorted(d.doc_id for d, _ in docs))
+    key = fingerprint(sorted(d.doc_id for d, _ in docs) + _build_key(embedder, settings))
     store_dir = store or cache / store_name("autorag", "autorag", embedder.choice.model_id,
                                             embedder.choice.revision, settings.chunk_tokens,
                                             settings.chunk_overlap, key)
@@ -288,13 +303,21 @@ def prepare_autorag(folder: Path, embedder, overrides: dict, *, cache: Path, sto
 
 # --------------------------------------------------------------------------- output
 def results_table(runs: Sequence[dict]) -> str:
-    """Markdown: one row per configuration and domain (overall first)."""
+    """Markdown: one row per configuration and domain (overall first); then, when the labels
+    say where each answer sits, one row per configuration and question type."""
+    out = _table(runs, "by_domain", "domain")
+    if any(run.get("by_type") for run in runs):
+        out += "\n\nBy question type (the labels' context_type):\n\n" + _table(runs, "by_type", "question type")
+    return out
+
+
+def _table(runs: Sequence[dict], by: str, column: str) -> str:
     rows = []
     for run in runs:
         name = run["config"]["name"] + (f" @{run['config']['chunk_tokens']}" if _many_chunk_sizes(runs) else "")
-        for label, m in [("overall", run["overall"]), *run["by_domain"].items()]:
+        for label, m in [("overall", run["overall"]), *run.get(by, {}).items()]:
             rows.append([name, label, *(float(m[k]) for k in METRICS), m["n"]])
-    return markdown_table(["config", "domain", "Hit@1", "Recall@5", "MRR@10", "nDCG@10", "n"], rows)
+    return markdown_table(["config", column, "Hit@1", "Recall@5", "MRR@10", "nDCG@10", "n"], rows)
 
 
 def _many_chunk_sizes(runs: Sequence[dict]) -> bool:
