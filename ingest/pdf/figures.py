@@ -1,0 +1,176 @@
+"""Figures: charts, diagrams and pictures, with the text drawn inside them.
+
+A figure is a raster image, or a cluster of vector paths (bars, axes, boxes and arrows),
+large enough to matter. The text-layer lines inside it (axis labels, values, legend,
+boxes of a diagram) go with it, provided they read like labels rather than sentences: a
+coloured panel behind running text is no figure. The figure's block holds its caption
+and that text, row by row, with the figure's rectangle.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from docqa.types import BBox
+from ingest.pdf import params as P
+from ingest.pdf.captions import NUMBERED, TITLE
+from ingest.pdf.glyphs import Line, RawPage, union
+from ingest.pdf.paragraphs import ends_sentence
+
+_CELL = 24.0  # points: grid cell of the line index
+_BULLET = re.compile(r"^[•·‧∙◦▪▫■□▶▷►▸○●◎◇◆※☞✓✔➢➤❍❏\-*ㅇ→⇒⇨➜]")
+
+
+@dataclass(eq=False)
+class Figure:
+    bbox: BBox
+    raster: bool
+    lines: list[Line] = field(default_factory=list)
+    caption: str = ""
+    caption_boxes: list[BBox] = field(default_factory=list)
+    ocr: list[Line] = field(default_factory=list)  # lines read by OCR inside a raster figure
+
+
+def _area(b: BBox) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def _overlap(a: BBox, b: BBox) -> float:
+    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def large_images(raw: RawPage) -> list[BBox]:
+    """Raster images big enough to be figures (not page backgrounds, banners or icons)."""
+    page = raw.width * raw.height
+    out = []
+    for b in raw.images:
+        b = (max(b[0], 0.0), max(b[1], 0.0), min(b[2], raw.width), min(b[3], raw.height))
+        w, h = b[2] - b[0], b[3] - b[1]
+        if w < P.FIGURE_MIN_SIDE or h < P.FIGURE_MIN_SIDE or _area(b) < P.FIGURE_MIN_SHARE * page:
+            continue
+        if _area(b) > 0.6 * page:  # a page background behind the text layer
+            continue
+        out.append(b)
+    return out
+
+
+class _LineIndex:
+    """Text lines bucketed on a coarse grid, to test quickly whether a small path is a glyph."""
+
+    def __init__(self, lines: list[Line]):
+        self.cells: dict[tuple[int, int], list[BBox]] = defaultdict(list)
+        for ln in lines:
+            x0, y0, x1, y1 = ln.bbox
+            for gx in range(int(x0 // _CELL), int(x1 // _CELL) + 1):
+                for gy in range(int(y0 // _CELL), int(y1 // _CELL) + 1):
+                    self.cells[(gx, gy)].append(ln.bbox)
+
+    def inside_text(self, b: BBox) -> bool:
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        return any(t[0] - 1 <= cx <= t[2] + 1 and t[1] - 1 <= cy <= t[3] + 1
+                   for t in self.cells.get((int(cx // _CELL), int(cy // _CELL)), ()))
+
+
+def _drawings(raw: RawPage, lines: list[Line], taken: list[BBox]) -> list[BBox]:
+    """Boxes of clusters of vector paths that make a chart or diagram."""
+    page = raw.width * raw.height
+    index = _LineIndex(lines)
+    paths = []
+    for b, _isrect, _stroked in raw.vectors:
+        if _area(b) > 0.5 * page or b[2] - b[0] > 0.95 * raw.width:
+            continue  # backgrounds and page-wide rules
+        small = b[2] - b[0] < 20 and b[3] - b[1] < 20
+        if small and index.inside_text(b):
+            continue  # a glyph drawn as a path, or an underline
+        if any(_overlap(b, t) > 0.5 * max(_area(b), 1.0) for t in taken):
+            continue
+        paths.append(b)
+    if len(paths) < P.FIGURE_MIN_PATHS:
+        return []
+    join = P.FIGURE_PATH_JOIN
+    parent = list(range(len(paths)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = sorted(range(len(paths)), key=lambda k: paths[k][0])
+    active: list[int] = []
+    for i in order:
+        b = paths[i]
+        active = [j for j in active if paths[j][2] + join >= b[0]]
+        for j in active:
+            o = paths[j]
+            if o[1] - join <= b[3] and b[1] <= o[3] + join:
+                parent[find(i)] = find(j)
+        active.append(i)
+    groups: dict[int, list[BBox]] = defaultdict(list)
+    for i, b in enumerate(paths):
+        groups[find(i)].append(b)
+    out = []
+    for members in groups.values():
+        if len(members) < P.FIGURE_MIN_PATHS:
+            continue
+        box = union(members)
+        w, h = box[2] - box[0], box[3] - box[1]
+        if w >= P.FIGURE_MIN_SIDE and h >= P.FIGURE_MIN_SIDE and _area(box) >= P.FIGURE_MIN_SHARE * page:
+            out.append(box)
+    return out
+
+
+def _merge_regions(boxes: list[tuple[BBox, bool]]) -> list[tuple[BBox, bool]]:
+    """Overlapping regions become one (a chart drawn over its raster background)."""
+    out: list[tuple[BBox, bool]] = []
+    for box, raster in sorted(boxes, key=lambda t: -_area(t[0])):
+        for k, (other, other_raster) in enumerate(out):
+            if _overlap(box, other) > 0.3 * min(_area(box), _area(other)):
+                out[k] = (union([box, other]), raster or other_raster)
+                break
+        else:
+            out.append((box, raster))
+    return out
+
+
+def find_figures(raw: RawPage, lines: list[Line], taken: list[BBox]) -> list[Figure]:
+    """Figures on the page (outside the boxes in `taken`), each with the label lines inside it."""
+    regions = [(b, True) for b in large_images(raw) if not any(_overlap(b, t) > 0.5 * _area(b) for t in taken)]
+    regions += [(b, False) for b in _drawings(raw, lines, taken)]
+    figures = []
+    for box, raster in _merge_regions(regions):
+        size = 10.0
+        inside = [ln for ln in lines if box[0] - 2 <= ln.cx <= box[2] + 2 and box[1] - 2 <= ln.cy <= box[3] + 2]
+        if inside:
+            size = sorted(ln.size for ln in inside)[len(inside) // 2]
+        # Labels just outside the drawing (axis labels, legends) belong to it too.
+        pad = 1.6 * size
+        near = [ln for ln in lines if ln not in inside and box[0] - pad <= ln.bbox[0] and ln.bbox[2] <= box[2] + pad
+                and box[1] - pad <= ln.cy <= box[3] + pad and _label(ln)
+                and not (NUMBERED.match(ln.text) or TITLE.match(ln.text))]
+        members = inside + near
+        prose = sum(1 for ln in members if not _label(ln))
+        listed = sum(1 for ln in members if _BULLET.match(ln.text))
+        if members and (prose > P.FIGURE_MAX_PROSE_SHARE * len(members) or listed * 2 >= len(members)):
+            continue  # a panel or background behind running text, a boxed list
+        if not raster and not members:
+            continue  # a drawing without a word: decoration
+        figures.append(Figure(box, raster, members))
+    return figures
+
+
+def _label(ln: Line) -> bool:
+    return len(ln.text) <= P.FIGURE_MAX_LABEL_CHARS and not ends_sentence(ln.text)
+
+
+def label_rows(lines: list[Line]) -> list[str]:
+    """Label text row by row (lines whose centres share a height), each row left to right."""
+    rows: list[list[Line]] = []
+    for ln in sorted(lines, key=lambda ln: ln.cy):
+        if rows and abs(ln.cy - rows[-1][0].cy) <= 0.5 * min(ln.height, rows[-1][0].height):
+            rows[-1].append(ln)
+        else:
+            rows.append([ln])
+    return [" ".join(ln.text for ln in sorted(row, key=lambda ln: ln.bbox[0])) for row in rows]
