@@ -157,6 +157,9 @@ def test_real_margin_notes_no_longer_interleave():
     text = page.text
     assert "전체 소매시장 475조원의 약 33.6%를 기록하였다." in text
     assert "2019년 37.8%에서 2020년 43.6%로 확대되었다." in text
-    figures = [b for b in page.blocks if b.kind == "figure"]
-    titles = [f.text.splitlines()[0] for f in figures]
-    assert titles == ["국내 이커머스 시장 MS", "국내 온라인 거래액 추이 (단위: 조원)"]
+    # The notes come after the body, each whole.
+    texts = [b.text for b in page.blocks]
+    notes = [texts.index("이커머스 규모 159조원/ 온라인 침투율 33.6%"),
+             texts.index("높은 경쟁강도에 따른 이익감소는 온∙오프라인 모두에 영향")]
+    body = next(i for i, t in enumerate(texts) if "2019년 37.8%에서" in t)
+    assert body < min(notes)

@@ -27,7 +27,7 @@ from docqa.types import BBox, Block, Page, ParsedDocument, Table
 from ingest.pdf import captions, ocrtext
 from ingest.pdf.figures import Figure, find_figures, label_rows
 from ingest.pdf.furniture import drop_running_lines
-from ingest.pdf.glyphs import Line, RawPage, extract, union
+from ingest.pdf.glyphs import Line, RawPage, extract, place_images, union
 from ingest.pdf.layout import Unit, reading_order, text_units, vertical_stacks
 from ingest.pdf.paragraphs import body_font, build_blocks, line_gaps
 from ingest.pdf.status import page_status
@@ -74,7 +74,7 @@ def parse_pdf(data: bytes, file_name: str, *, ocr: bool = True, settings=None,
         if all(p.failed for p in raw_pages):
             raise CorruptPDFError(file_name, "PDF 파일이 손상되어 페이지 내용을 읽을 수 없습니다.")
         drop_running_lines(raw_pages)
-        statuses = [page_status(raw) for raw in raw_pages]
+        statuses = [page_status(doc, raw) for raw in raw_pages]
         # A file MuPDF had to repair, with pages that came out blank or unreadable, is cut short
         # (an interrupted download): refuse it rather than index part of it.
         if doc.is_repaired and any(raw.failed or s == "empty" for raw, s in zip(raw_pages, statuses)):
@@ -110,9 +110,8 @@ def _run_ocr(doc: pymupdf.Document, raw_pages: list[RawPage], statuses: list[str
              ) -> tuple[dict[tuple[int, BBox | None], list[Line]], list[str], dict[str, float]]:
     """OCR every scanned page and every large image of the text pages; (results by job, notes, seconds)."""
     scanned = [raw for raw, s in zip(raw_pages, statuses) if s == "scanned"]
-    jobs = [ocrtext.Job(raw.number - 1) for raw in scanned]
-    jobs += [job for raw, s in zip(raw_pages, statuses) if s == "ok" for job in ocrtext.image_jobs(raw)]
-    if not jobs:
+    pictured = [raw for raw, s in zip(raw_pages, statuses) if s == "ok" and raw.has_images]
+    if not scanned and not pictured:
         return {}, [], {}
     usable, reason = ocrtext.ocr_state(settings, wanted)
     if not usable:
@@ -124,6 +123,10 @@ def _run_ocr(doc: pymupdf.Document, raw_pages: list[RawPage], statuses: list[str
             notes.append(f"OCR을 사용할 수 없어 그림 속 글자는 읽지 않았습니다: {reason}")
         return {}, notes, {}
     t0 = time.perf_counter()
+    jobs = [ocrtext.Job(raw.number - 1) for raw in scanned]
+    for raw in pictured:  # placing the images is part of the OCR stage: without OCR they are not read
+        place_images(doc, raw)
+        jobs += ocrtext.image_jobs(raw)
     out: dict[tuple[int, BBox | None], list[Line]] = {}
     failed = 0
     for k, job in enumerate(jobs):

@@ -10,8 +10,10 @@ and that text, row by row, with the figure's rectangle.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
 
 from docqa.types import BBox
 from ingest.pdf import params as P
@@ -19,7 +21,6 @@ from ingest.pdf.captions import NUMBERED, TITLE
 from ingest.pdf.glyphs import Line, RawPage, union
 from ingest.pdf.paragraphs import ends_sentence
 
-_CELL = 24.0  # points: grid cell of the line index
 _BULLET = re.compile(r"^[•·‧∙◦▪▫■□▶▷►▸○●◎◇◆※☞✓✔➢➤❍❏\-*ㅇ→⇒⇨➜]")
 
 
@@ -56,68 +57,52 @@ def large_images(raw: RawPage) -> list[BBox]:
     return out
 
 
-class _LineIndex:
-    """Text lines bucketed on a coarse grid, to test quickly whether a small path is a glyph."""
-
-    def __init__(self, lines: list[Line]):
-        self.cells: dict[tuple[int, int], list[BBox]] = defaultdict(list)
-        for ln in lines:
-            x0, y0, x1, y1 = ln.bbox
-            for gx in range(int(x0 // _CELL), int(x1 // _CELL) + 1):
-                for gy in range(int(y0 // _CELL), int(y1 // _CELL) + 1):
-                    self.cells[(gx, gy)].append(ln.bbox)
-
-    def inside_text(self, b: BBox) -> bool:
-        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-        return any(t[0] - 1 <= cx <= t[2] + 1 and t[1] - 1 <= cy <= t[3] + 1
-                   for t in self.cells.get((int(cx // _CELL), int(cy // _CELL)), ()))
-
-
 def _drawings(raw: RawPage, lines: list[Line], taken: list[BBox]) -> list[BBox]:
-    """Boxes of clusters of vector paths that make a chart or diagram."""
-    page = raw.width * raw.height
-    index = _LineIndex(lines)
-    paths = []
-    for b, _isrect, _stroked in raw.vectors:
-        if _area(b) > 0.5 * page or b[2] - b[0] > 0.95 * raw.width:
-            continue  # backgrounds and page-wide rules
-        small = b[2] - b[0] < 20 and b[3] - b[1] < 20
-        if small and index.inside_text(b):
-            continue  # a glyph drawn as a path, or an underline
-        if any(_overlap(b, t) > 0.5 * max(_area(b), 1.0) for t in taken):
-            continue
-        paths.append(b)
-    if len(paths) < P.FIGURE_MIN_PATHS:
+    """Boxes of clusters of vector paths that make a chart or diagram.
+
+    Paths are painted (grown by half of FIGURE_PATH_JOIN) on a grid of that pitch and the
+    grid's connected parts are the clusters: paths that close belong to one drawing. Glyphs
+    drawn as paths (small paths inside text lines), page backgrounds, page-wide rules and
+    paths of found tables are left out.
+    """
+    if len(raw.vectors) < P.FIGURE_MIN_PATHS or raw.width <= 0 or raw.height <= 0:
         return []
-    join = P.FIGURE_PATH_JOIN
-    parent = list(range(len(paths)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    order = sorted(range(len(paths)), key=lambda k: paths[k][0])
-    active: list[int] = []
-    for i in order:
-        b = paths[i]
-        active = [j for j in active if paths[j][2] + join >= b[0]]
-        for j in active:
-            o = paths[j]
-            if o[1] - join <= b[3] and b[1] <= o[3] + join:
-                parent[find(i)] = find(j)
-        active.append(i)
-    groups: dict[int, list[BBox]] = defaultdict(list)
-    for i, b in enumerate(paths):
-        groups[find(i)].append(b)
+    b = np.array([v[0] for v in raw.vectors], dtype=np.float64).reshape(-1, 4)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    page = raw.width * raw.height
+    keep = (w * h <= 0.5 * page) & (w <= 0.95 * raw.width)
+    small = (w < 20) & (h < 20)
+    if lines and small.any():
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        t = np.array([ln.bbox for ln in lines], dtype=np.float64)
+        for rows in np.array_split(np.flatnonzero(small & keep), max(1, int(small.sum()) // 2000)):
+            inside = ((cx[rows, None] >= t[None, :, 0] - 1) & (cx[rows, None] <= t[None, :, 2] + 1)
+                      & (cy[rows, None] >= t[None, :, 1] - 1) & (cy[rows, None] <= t[None, :, 3] + 1)).any(axis=1)
+            keep[rows[inside]] = False  # a glyph drawn as a path, or an underline
+    for x0, y0, x1, y1 in taken:
+        ix = np.clip(np.minimum(b[:, 2], x1) - np.maximum(b[:, 0], x0), 0, None)
+        iy = np.clip(np.minimum(b[:, 3], y1) - np.maximum(b[:, 1], y0), 0, None)
+        keep &= ix * iy <= 0.5 * np.maximum(w * h, 1.0)
+    b = b[keep]
+    if len(b) < P.FIGURE_MIN_PATHS:
+        return []
+    pitch = P.FIGURE_PATH_JOIN
+    grid = np.zeros((int(raw.height / pitch) + 2, int(raw.width / pitch) + 2), dtype=bool)
+    cells = np.clip(np.floor((b + [-pitch / 2, -pitch / 2, pitch / 2, pitch / 2]) / pitch).astype(int), 0,
+                    [grid.shape[1] - 1, grid.shape[0] - 1, grid.shape[1] - 1, grid.shape[0] - 1])
+    for gx0, gy0, gx1, gy1 in cells:
+        grid[gy0:gy1 + 1, gx0:gx1 + 1] = True
+    labels, _ = ndimage.label(grid)
+    owner = labels[cells[:, 1], cells[:, 0]]
     out = []
-    for members in groups.values():
+    for label in np.unique(owner):
+        members = b[owner == label]
         if len(members) < P.FIGURE_MIN_PATHS:
             continue
-        box = union(members)
-        w, h = box[2] - box[0], box[3] - box[1]
-        if w >= P.FIGURE_MIN_SIDE and h >= P.FIGURE_MIN_SIDE and _area(box) >= P.FIGURE_MIN_SHARE * page:
+        box = (float(members[:, 0].min()), float(members[:, 1].min()), float(members[:, 2].max()),
+               float(members[:, 3].max()))
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        if bw >= P.FIGURE_MIN_SIDE and bh >= P.FIGURE_MIN_SIDE and bw * bh >= P.FIGURE_MIN_SHARE * page:
             out.append(box)
     return out
 

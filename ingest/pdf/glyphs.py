@@ -59,6 +59,7 @@ class Line:
     text: str = ""  # cleaned; for a garbage line the raw text (never output)
     visible: int = 0  # non-space characters
     bad: int = 0  # of which private-use, U+FFFD, control or "(cid:N)" noise
+    _pieces: list[tuple[str, BBox]] | None = field(default=None, repr=False)
 
     @property
     def garbage(self) -> bool:
@@ -78,29 +79,29 @@ class Line:
 
     def pieces(self) -> list[tuple[str, BBox]]:
         """The line cut where its glyphs are far apart (table cells, columns): (text, box) each."""
-        solid = [c for c in self.chars if not c[0].isspace()]
-        if not solid:
-            return []
+        if self._pieces is None:
+            self._pieces = self._cut()
+        return self._pieces
+
+    def _cut(self) -> list[tuple[str, BBox]]:
         gap = P.CELL_GAP_EM * self.size
-        out: list[list[Char]] = [[solid[0]]]
-        for prev, ch in zip(solid, solid[1:]):
-            if ch[1] - prev[3] > gap:
-                out.append([])
-            out[-1].append(ch)
+        starts = [0]
+        last = None
+        for i, ch in enumerate(self.chars):
+            if ch[0].isspace():
+                continue
+            if last is not None and ch[1] - last > gap:
+                starts.append(i)
+            last = ch[3]
+        if len(starts) == 1:
+            return [(self.text, self.bbox)] if self.text else []
         pieces = []
-        for group in out:
-            box = (group[0][1], min(c[2] for c in group), group[-1][3], max(c[4] for c in group))
-            text = clean(_spaced(self.chars, group[0], group[-1]))
-            if text:
-                pieces.append((text, box))
+        for a, b in zip(starts, starts[1:] + [len(self.chars)]):
+            group = [c for c in self.chars[a:b] if not c[0].isspace()]
+            text = clean("".join(c[0] for c in self.chars[a:b]))
+            if text and group:
+                pieces.append((text, (group[0][1], min(c[2] for c in group), group[-1][3], max(c[4] for c in group))))
         return pieces
-
-
-def _spaced(chars: list[Char], first: Char, last: Char) -> str:
-    """The characters (spaces included) from `first` to `last`."""
-    start = next(i for i, c in enumerate(chars) if c is first)
-    end = next(i for i, c in enumerate(chars) if c is last)
-    return "".join(c[0] for c in chars[start:end + 1])
 
 
 @dataclass(eq=False)
@@ -113,7 +114,9 @@ class RawPage:
     shown: tuple[float, float] = (0.0, 0.0)  # width, height as displayed (page.rect, after /Rotate)
     lines: list[Line] = field(default_factory=list)
     vectors: list[tuple[BBox, bool, bool]] = field(default_factory=list)  # bbox, isrect, stroked
-    images: list[BBox] = field(default_factory=list)  # raster images drawn on the page
+    images: list[BBox] = field(default_factory=list)  # raster images drawn on the page, once placed
+    has_images: bool = False  # the page uses image resources
+    images_placed: bool = False
     failed: bool = False
 
 
@@ -128,7 +131,7 @@ def extract(doc: pymupdf.Document, index: int, file_name: str) -> RawPage:
         log.warning("%s: page %d cannot be read: %r", file_name, index + 1, exc)
         return RawPage(index + 1, 0.0, 0.0, failed=True)
     try:
-        raw.images = [tuple(info["bbox"]) for info in page.get_image_info()]
+        raw.has_images = bool(page.get_images())  # cheap; placing them takes another pass (place_images)
     except Exception as exc:
         log.warning("%s: page %d: images cannot be listed: %r", file_name, index + 1, exc)
     for number, block in enumerate(blocks):
@@ -147,6 +150,18 @@ def extract(doc: pymupdf.Document, index: int, file_name: str) -> RawPage:
                 if built.text.strip():
                     raw.lines.append(built)
     return raw
+
+
+def place_images(doc: pymupdf.Document, raw: RawPage) -> list[BBox]:
+    """The boxes of the raster images drawn on the page (a text pass of its own: only when needed)."""
+    if not raw.images_placed:
+        raw.images_placed = True
+        if raw.has_images:
+            try:
+                raw.images = [tuple(info["bbox"]) for info in doc.load_page(raw.number - 1).get_image_info()]
+            except Exception as exc:
+                log.warning("page %d: images cannot be placed: %r", raw.number, exc)
+    return raw.images
 
 
 def _visual_rows(lines: list[dict]) -> list[list[dict]]:
@@ -196,15 +211,17 @@ def _make_line(fragments: list[dict], block: int) -> Line | None:
     bold_chars = 0
     for line in fragments:
         for span in line["spans"]:
+            glyphs = span["chars"]
+            if not glyphs:
+                continue
             size = float(span["size"]) or 1.0
-            bold = bool(span["flags"] & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(span["font"]))
-            for ch in span["chars"]:
-                x0, y0, x1, y1 = ch["bbox"]
-                chars.append((ch["c"], x0, y0, x1, y1))
-                sizes.append(size)
-                if not ch["c"].isspace():
-                    weights[round(size * 2) / 2] += 1
-                    bold_chars += bold
+            chars.extend([(ch["c"], *ch["bbox"]) for ch in glyphs])
+            sizes.extend([size] * len(glyphs))
+            solid = sum(1 for ch in glyphs if not ch["c"].isspace())
+            if solid:
+                weights[round(size * 2) / 2] += solid
+                if span["flags"] & pymupdf.TEXT_FONT_BOLD or _BOLD_FONT.search(span["font"]):
+                    bold_chars += solid
     if not weights:
         return None
     dx, dy = fragments[0]["dir"]
@@ -221,13 +238,15 @@ def _make_line(fragments: list[dict], block: int) -> Line | None:
 
 def _drop_overprints(chars: list[Char], sizes: list[float]) -> tuple[list[Char], list[float]]:
     """Drop a glyph printed again on (almost) the same spot: shadow and fake-bold effects."""
+    if not any(a[0] == b[0] for a, b in zip(chars, chars[1:])):
+        return chars, sizes  # no glyph follows itself: nothing printed twice
     kept: list[Char] = []
     kept_sizes: list[float] = []
     for ch, size in zip(chars, sizes):
-        if kept and not ch[0].isspace():
+        if kept and kept[-1][0] == ch[0] and not ch[0].isspace():
             prev = kept[-1]
             near = min(P.OVERPRINT_EM * size, 0.5 * (prev[3] - prev[1]))  # well under one advance: "ll" stays
-            if prev[0] == ch[0] and abs(prev[1] - ch[1]) < near and abs(prev[2] - ch[2]) < near:
+            if abs(prev[1] - ch[1]) < near and abs(prev[2] - ch[2]) < near:
                 continue
         kept.append(ch)
         kept_sizes.append(size)
@@ -241,24 +260,41 @@ def _respace(chars: list[Char], sizes: list[float]) -> list[Char]:
     character whose neighbours touch (kerned back to nothing, as in "1 9 9 3") is no space.
     """
     solid = [i for i, ch in enumerate(chars) if not ch[0].isspace()]
-    pairs = [(a, b, (chars[b][1] - chars[a][3]) / max(sizes[a], sizes[b])) for a, b in zip(solid, solid[1:])]
-    tight = [g for a, b, g in pairs if b == a + 1]
+    if len(solid) < 2:
+        return chars
+    pairs = []
+    tight = []
+    for a, b in zip(solid, solid[1:]):
+        sa, sb = sizes[a], sizes[b]
+        gap = (chars[b][1] - chars[a][3]) / (sa if sa > sb else sb)
+        pairs.append((a, b, gap))
+        if b == a + 1:
+            tight.append(gap)
     if not tight:
         return chars
     # The line's usual glyph gap (its tracking); on a short line the tightest gap, so that
     # text spread evenly over a table cell ("7 0 명") gets no spaces.
     usual = statistics.median(tight) if len(tight) >= 4 else min(tight)
+    word, half = usual + P.WORD_GAP_EM, usual + P.WORD_GAP_EM / 2
     out: list[Char] = list(chars[: solid[0]])
     for a, b, gap in pairs:
         out.append(chars[a])
         if b == a + 1:
-            if gap - usual > P.WORD_GAP_EM:
+            if gap > word:
                 left, right = chars[a], chars[b]
                 out.append((" ", left[3], min(left[2], right[2]), right[1], max(left[4], right[4])))
-        elif gap - usual > P.WORD_GAP_EM / 2:
+        elif gap > half:
             out.extend(chars[a + 1 : b])
     out.extend(chars[solid[-1] :])
     return out
+
+
+# Control (Cc) and format (Cf) characters, but tab and line breaks (they become spaces).
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffd\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
 
 
 def clean(text: str) -> str:
@@ -270,13 +306,10 @@ def clean(text: str) -> str:
     stripped = text.lstrip()
     if len(stripped) > 1 and _PUA.match(stripped) and not _PUA.match(stripped[1]):
         text = "• " + stripped[1:]
-    text = _PUA.sub("", text)
-    text = "".join(
-        " " if ch in "\t\r\n" else ch
-        for ch in text
-        if ch != "\ufffd" and (unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\t\r\n")
-    )
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    text = _INVISIBLE.sub("", _PUA.sub("", text)).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return _SPACES.sub(" ", text).strip()
 
 
 def text_of(chars: list[Char]) -> str:

@@ -120,8 +120,11 @@ def _side_notes(units: list[Unit], cx0: float, cw: float) -> tuple[list[Unit], l
     lines than the body) and on the other a body at least half the text width wide.
     """
     share = P.SIDE_NOTE_MAX_WIDTH_SHARE
-    for k in range(1, 31):
-        for x in (cx0 + cw * 0.01 * (5 + k), cx0 + cw * (1 - 0.01 * (5 + k))):
+    # A gutter can only lie just past a unit's edge: try those within the outer 35% of each side.
+    lefts = sorted({u.bbox[2] + 0.5 for u in units if u.bbox[2] + 0.5 <= cx0 + 0.35 * cw})
+    rights = sorted({u.bbox[0] - 0.5 for u in units if u.bbox[0] - 0.5 >= cx0 + 0.65 * cw}, reverse=True)
+    for xs in (lefts, rights):
+        for x in xs:
             crossing = [u for u in units if u.bbox[0] < x < u.bbox[2]]
             if len(crossing) > 3 or any(u.bbox[2] - u.bbox[0] < 0.5 * cw for u in crossing):
                 continue  # only a few full-width units (titles, wide tables) may cross: they make bands

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pymupdf
+
 from docqa.types import BBox
 from ingest.pdf import params as P
-from ingest.pdf.glyphs import RawPage
+from ingest.pdf.glyphs import RawPage, place_images
 
 
-def page_status(raw: RawPage) -> str:
+def page_status(doc: pymupdf.Document, raw: RawPage) -> str:
     """ok, empty, scanned or garbled (see docqa.types.Page)."""
     if raw.failed:
         return "garbled"
@@ -18,7 +20,7 @@ def page_status(raw: RawPage) -> str:
     if kept >= P.SCAN_MAX_CHARS:
         return "ok"
     # Drawn but not written: a page image, or text converted to outlines (many vector paths).
-    if len(raw.vectors) >= P.OUTLINE_PATHS or cover(raw.images, raw.width, raw.height) >= P.SCAN_MIN_COVER:
+    if len(raw.vectors) >= P.OUTLINE_PATHS or cover(place_images(doc, raw), raw.width, raw.height) >= P.SCAN_MIN_COVER:
         return "scanned"
     return "ok" if kept else "empty"
 

@@ -9,6 +9,8 @@ apart) that line up in columns over several rows. Either way the result is a
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 import statistics
 from collections import defaultdict
@@ -176,20 +178,30 @@ def ruled_table(grid: Grid, lines: list[Line]) -> Found | None:
         for c, (left, right) in enumerate(cols):
             if not _covers(grid.hsegs, bands[r][1], left, right):
                 merge((r, c), (r + 1, c))
+    # Each glyph's grid position: the line's band, the glyph's column (a line inside one column
+    # needs no glyph-by-glyph look-up).
+    placed: list[tuple[Line, list[tuple[int, int] | None]]] = []
+    for ln in inside:
+        r = _slot(ln.cy, bands)
+        if r is None:
+            continue
+        left, right = _slot(ln.bbox[0] + 0.5, cols), _slot(ln.bbox[2] - 0.5, cols)
+        if left is not None and left == right:
+            placed.append((ln, [(r, left)] * len(ln.chars)))
+        else:
+            placed.append((ln, [(r, c) if (c := _slot((ch[1] + ch[3]) / 2, cols)) is not None else None
+                                for ch in ln.chars]))
     # A rule through the middle of a word is no cell border (a glyph stroke, a box drawn
     # over text): merge the cells it would split.
-    for ln in inside:
-        solid = [ch for ch in ln.chars if not ch[0].isspace()]
-        for a, b in zip(solid, solid[1:]):
-            if b[1] - a[3] < 0.25 * ln.size:
-                pa, pb = _position(a, bands, cols), _position(b, bands, cols)
-                if pa and pb and find(pa) != find(pb):
-                    merge(pa, pb)
+    for ln, where in placed:
+        solid = [(ch, pos) for ch, pos in zip(ln.chars, where) if not ch[0].isspace()]
+        for (a, pa), (b, pb) in zip(solid, solid[1:]):
+            if pa != pb and pa and pb and b[1] - a[3] < 0.25 * ln.size and find(pa) != find(pb):
+                merge(pa, pb)
     texts: dict[tuple[int, int], list[tuple[float, float, str, float]]] = defaultdict(list)
-    for ln in inside:
+    for ln, where in placed:
         parts: dict[tuple[int, int], list] = defaultdict(list)
-        for ch in ln.chars:
-            pos = _position(ch, bands, cols)
+        for ch, pos in zip(ln.chars, where):
             if pos is not None:
                 parts[find(pos)].append(ch)
         for cell, chars in parts.items():
@@ -227,11 +239,12 @@ def ruled_table(grid: Grid, lines: list[Line]) -> Found | None:
     return Found(table, grid.bbox, inside, ruled=True)
 
 
-def _position(ch: tuple, bands: list[tuple[float, float]], cols: list[tuple[float, float]]) -> tuple[int, int] | None:
-    cx, cy = (ch[1] + ch[3]) / 2, (ch[2] + ch[4]) / 2
-    r = next((i for i, (a, b) in enumerate(bands) if a - 1 <= cy <= b + 1), None)
-    c = next((i for i, (a, b) in enumerate(cols) if a - 1 <= cx <= b + 1), None)
-    return None if r is None or c is None else (r, c)
+def _slot(v: float, spans: list[tuple[float, float]]) -> int | None:
+    i = bisect.bisect_right(spans, (v + 1, math.inf)) - 1  # the last span starting at or before v (+1)
+    for k in (i - 1, i, i + 1):  # the first holding it, as the spans are met left to right
+        if 0 <= k < len(spans) and spans[k][0] - 1 <= v <= spans[k][1] + 1:
+            return k
+    return None
 
 
 def _sub_rows(cells: list[list[tuple[float, float, str, float]]]) -> list[float]:
@@ -334,8 +347,8 @@ def borderless_tables(lines: list[Line]) -> list[Found]:
     found: list[Found] = []
     i = 0
     while i < len(rows):
-        if len(rows[i]) < 2:
-            i += 1
+        if len(rows[i]) < 2 or not any(len(p.text) <= 12 or _NUMERIC.match(p.text) for p in rows[i]):
+            i += 1  # a table row has a short cell or a number (two columns of prose have neither)
             continue
         j = i + 1
         size = statistics.median(p.line.size for p in rows[i])
