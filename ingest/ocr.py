@@ -14,6 +14,7 @@ returns), also for rotated pages and clip regions.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import statistics
@@ -45,14 +46,15 @@ SPACE_GAP = 0.2  # ... with at least this much ink gap (in heights) is a word sp
 OTHER_GAP = 0.24  # an ink gap wider than this (in heights) next to a non-Hangul character is a word space
 COLUMN_GAP = 3.0  # a gap wider than this splits a recognised line (table cells, form fields)
 GUTTER_GAP = 0.5  # a gap at least this wide, at the same x on many rows, is a column gutter ...
-GUTTER_ROWS = 0.2  # ... on at least this share of the rows
+GUTTER_ROWS = 0.2  # ... on at least this share of the rows ...
+GUTTER_SIDE = 5  # ... with at least this many characters on either side
 MAX_WIDTH = 1.25  # a character's box is cut to this many times its height
 ROW_TOLERANCE = 0.6  # a character whose centre is this far from its row's centre starts a new row
 LINE_OVERLAP = 0.5  # pieces whose vertical overlap exceeds this share of the lower one sit on one line
 
 _OPENERS = set("([{<“‘「『〈《【")  # never a space after these ...
 _CLOSERS = set(")]}>”’」』〉》】,.:;!?%")  # ... nor before these
-_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+_LATIN = re.compile(r"[A-Za-z]+")
 _VOWEL = re.compile(r"[aeiouyAEIOUY]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _TEXTY = re.compile(r"[0-9A-Za-z\uac00-\ud7a3\u3131-\u318e\u4e00-\u9fff]")
@@ -224,7 +226,20 @@ def _rows_of(chars: list[_Char], height: float) -> list[list[_Char]]:
         else:
             rows.append([ch])
             centre = cy
-    return [sorted(row, key=lambda c: c.x0) for row in rows]
+    return [_dedupe(sorted(row, key=lambda c: c.x0)) for row in rows]
+
+
+def _dedupe(row: list[_Char]) -> list[_Char]:
+    """Drop a character read twice: Tesseract sometimes splits a short line in two and reads
+    the syllable at the cut in both halves ("법|법률을"); the copies overlap."""
+    out = [row[0]]
+    for ch in row[1:]:
+        prev = out[-1]
+        overlap = min(prev.x1, ch.x1) - max(prev.x0, ch.x0)
+        if ch.c == prev.c and overlap > 0.5 * min(prev.x1 - prev.x0, ch.x1 - ch.x0):
+            continue
+        out.append(ch)
+    return out
 
 
 def _gaps(row: list[_Char], height: float) -> list[tuple[float, float]]:
@@ -241,20 +256,27 @@ def _gutter(rows: list[list[_Char]], height: float) -> float | None:
     """The x of a two-column page's gutter, or None.
 
     Tesseract reads a two-column page as one block, so its lines run across both columns.
-    The gutter is an x in the middle half of the text where many rows have a gap and few
-    rows have ink: at least GUTTER_ROWS of the rows and 4 of them, crossed by at most half
-    as many rows as have a gap there (full-width titles and paragraphs cross it, and
-    Tesseract stretches some boxes over it).
+    The gutter is an x in the middle half of the text where many rows have a gap with a
+    column's worth of text (GUTTER_SIDE characters) on both sides, and few rows have ink:
+    at least GUTTER_ROWS of the rows and 4 of them, crossed by at most half as many rows
+    (full-width titles and paragraphs cross it, and Tesseract stretches some boxes over it).
+    Letter-spaced titles and form labels have gaps too, but not that much text beside them.
     """
     left = min(row[0].x0 for row in rows)
     right = max(c.x1 for row in rows for c in row)
     gaps = [_gaps(row, height) for row in rows]
+    starts = [[c.x0 for c in row] for row in rows]  # rows are sorted by x0
     spans = [(row[0].x0, max(c.x1 for c in row)) for row in rows]
     best, xs = 0, []  # the most rows with a gap, at these x
     x = left + (right - left) / 4
     while x < right - (right - left) / 4:
-        n_gap = sum(1 for g in gaps if any(a < x < b for a, b in g))
-        n_ink = sum(1 for (a, b), g in zip(spans, gaps) if a < x < b and not any(ga < x < gb for ga, gb in g))
+        n_gap = n_ink = 0
+        for (a, b), g, x0s in zip(spans, gaps, starts):
+            if any(ga < x < gb for ga, gb in g):
+                n_left = bisect.bisect_left(x0s, x)
+                n_gap += min(n_left, len(x0s) - n_left) >= GUTTER_SIDE
+            elif a < x < b:
+                n_ink += 1
         if n_gap >= max(4, GUTTER_ROWS * len(rows)) and n_ink <= n_gap / 2 and n_gap >= best:
             xs = xs + [x] if n_gap == best else [x]
             best = n_gap
@@ -385,7 +407,7 @@ def plausible(text: str) -> bool:
 
     Kept: lines that are mostly Hangul, digits and letters with at least two syllables;
     lines of digits (page numbers, dates, phone numbers); Latin lines whose letters mostly
-    sit in word-like tokens (3+ letters with a vowel).
+    sit in word-like tokens (3+ letters with a vowel) that outnumber its 1-2 letter tokens.
     """
     chars = [c for c in text if not c.isspace()]
     if not chars:
@@ -399,8 +421,10 @@ def plausible(text: str) -> bool:
         return True
     if not letters:
         return digits > 0
-    wordy = sum(len(w) for w in _LATIN_WORD.findall(text) if _VOWEL.search(w) and len(set(w.lower())) > 1)
-    return wordy / letters >= 0.5
+    tokens = _LATIN.findall(text)
+    words = [w for w in tokens if len(w) >= 3 and _VOWEL.search(w) and len(set(w.lower())) > 1]
+    short = [w for w in tokens if len(w) <= 2]
+    return sum(map(len, words)) >= letters / 2 and len(short) <= len(words)
 
 
 def _centre(c: _Char) -> float:
