@@ -47,6 +47,10 @@ GROUND_TRUTH_PAGES = (
     ("public/제4차(24_28)+학교도서관+진흥+기본계획.pdf", 15),
     ("commerce/이커머스 시장 분석.pdf", 18),
     ("commerce/90_f_167749156298000.pdf", 5),
+    ("law/2023누36352(비실명).pdf", 31),  # a ruled table
+    ("medical/KJFP003-01-08.pdf", 6),
+    ("finance/3. 향후 통화신용정책 방향.pdf", 13),  # two columns, a chart, footnotes
+    ("public/2023년 주요업무 추진계획.pdf", 16),
 )
 SCANNED = ("medical/Kafm015-11-15.pdf", "law/당직 중 사적 행위의 공무수행성 여부.pdf")
 OUTLINED = "public/240319 알기쉬운 청년농신보 책자(최종본)★_배포용.pdf"  # text drawn as vector outlines
@@ -219,24 +223,127 @@ def run_synthetic(pdfs: Path, dpis: list[int], langs: list[str], scan_dpis: list
     return rows
 
 
+def _needs_ocr(page) -> bool:
+    """No text layer at all: a scan, or text drawn as outlines."""
+    return not page.get_text().strip()
+
+
+def run_real(pdfs: Path, dpi: int, settings, sample_lines: int = 12) -> tuple[list[dict], dict[str, list[str]]]:
+    """OCR of every text-less page of the scanned eval PDFs: one row per file, and a sample of lines."""
+    import pymupdf
+
+    from ingest.ocr import ocr_page
+
+    rows, samples = [], {}
+    for rel in (*SCANNED, OUTLINED):
+        seconds, chars, lines_n, hangul, pages = 0.0, 0, 0, 0, 0
+        with pymupdf.open(pdfs / rel) as doc:
+            for page in doc:
+                if not _needs_ocr(page):
+                    continue
+                t0 = time.process_time()
+                lines = ocr_page(page, dpi=dpi, settings=settings)
+                seconds += time.process_time() - t0
+                pages += 1
+                text = "".join(ln.text for ln in lines)
+                chars += len(text.replace(" ", ""))
+                hangul += len(re.findall("[\uac00-\ud7a3]", text))
+                lines_n += len(lines)
+                if rel not in samples and len(lines) >= sample_lines:
+                    samples[rel] = [f"p.{page.number + 1}: " + ln.text for ln in lines[:sample_lines]]
+                log.info("%s p%d: %d lines, %.1fs", rel, page.number + 1, len(lines), seconds)
+        rows.append({"file": rel, "dpi": dpi, "pages": pages, "cpu_s": seconds, "s_per_page": seconds / max(pages, 1),
+                     "lines": lines_n, "chars": chars, "hangul_share": hangul / max(chars, 1)})
+    return rows, samples
+
+
+def run_regions(pdfs: Path, dpi: int, settings, min_share: float = 0.05) -> tuple[list[dict], dict]:
+    """`raster_regions` on every page with a text layer of every eval PDF, each region OCR'd."""
+    import pymupdf
+
+    from ingest.ocr import ocr_page, raster_regions
+
+    rows = []
+    for path in sorted(pdfs.rglob("*.pdf")):
+        rel = path.relative_to(pdfs).as_posix()
+        with pymupdf.open(path) as doc:
+            for page in doc:
+                if _needs_ocr(page):
+                    continue
+                for region in raster_regions(page, min_share=min_share):
+                    t0 = time.process_time()
+                    lines = ocr_page(page, clip=region, dpi=dpi, settings=settings)
+                    seconds = time.process_time() - t0
+                    text = " ".join(ln.text for ln in lines)
+                    rows.append({"file": rel, "page": page.number + 1, "share": abs(region) / abs(page.rect),
+                                 "cpu_s": seconds, "lines": len(lines), "chars": len(text.replace(" ", "")),
+                                 "text": text[:80]})
+                    log.info("%s p%d region %.2f: %d lines %.1fs %s", rel, page.number + 1, rows[-1]["share"],
+                             len(lines), seconds, text[:60])
+    with_text = [r for r in rows if r["chars"] >= 10]
+    summary = {"regions": len(rows), "pages": len({(r["file"], r["page"]) for r in rows}),
+               "files": len({r["file"] for r in rows}), "cpu_s": sum(r["cpu_s"] for r in rows),
+               "with_text": len(with_text), "cpu_s_with_text": sum(r["cpu_s"] for r in with_text),
+               "cpu_s_without_text": sum(r["cpu_s"] for r in rows if r["chars"] < 10)}
+    return rows, summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ocr", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pdfs", type=Path, default=DEFAULT_PDFS, help="the eval PDFs folder")
-    parser.add_argument("--dpi", type=int, nargs="+", default=[150, 200, 300], help="OCR resolutions to compare")
+    parser.add_argument("--dpi", type=int, nargs="+", default=[150, 200, 300],
+                        help="OCR resolutions to compare on the synthetic scans")
     parser.add_argument("--lang", nargs="+", default=["Hangul", "kor"], help="Tesseract models to compare")
     parser.add_argument("--scan-dpi", type=int, nargs="+", default=[300], help="resolution of the synthetic scans")
+    parser.add_argument("--real-dpi", type=int, nargs="+", help="OCR resolution(s) for the real scans and the "
+                        "regions (default: the product's, RAG_OCR_DPI)")
+    parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--skip-regions", action="store_true")
     parser.add_argument("--json", type=Path, help="write all results here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     from docqa.config import Settings
+    from ingest.ocr import ocr_status
 
     settings = Settings.from_env()
-    rows = run_synthetic(args.pdfs, args.dpi, args.lang, args.scan_dpi, settings)
-    print(markdown_table(list(rows[0]), [list(r.values()) for r in rows]))
+    available, reason = ocr_status(settings)
+    if not available:
+        print(reason, file=sys.stderr)
+        return 1
+    real_dpis = args.real_dpi or [settings.ocr_dpi]
+    out: dict = {"settings": {"ocr_dpi": settings.ocr_dpi, "ocr_lang": settings.ocr_lang,
+                              "tessdata": settings.tessdata}}
+    if not args.skip_synthetic:
+        rows = run_synthetic(args.pdfs, args.dpi, args.lang, args.scan_dpi, settings)
+        out["synthetic"] = rows
+        print(f"## Synthetic scans ({len(GROUND_TRUTH_PAGES)} pages with a text layer, rasterised)\n")
+        print(markdown_table(list(rows[0]), [list(r.values()) for r in rows]) + "\n")
+    if not args.skip_real:
+        out["real"], out["samples"] = [], {}
+        for dpi in real_dpis:
+            rows, samples = run_real(args.pdfs, dpi, settings)
+            out["real"] += rows
+            out["samples"].update(samples)
+        print("## Scanned and outlined pages of ../shared/eval\n")
+        print(markdown_table(list(out["real"][0]), [list(r.values()) for r in out["real"]]) + "\n")
+        for rel, lines in out["samples"].items():
+            print(f"Sample, {rel}:\n\n" + "\n".join(f"    {ln}" for ln in lines) + "\n")
+    if not args.skip_regions:
+        rows, summary = run_regions(args.pdfs, real_dpis[0], settings)
+        out["regions"], out["regions_summary"] = rows, summary
+        print(f"## Raster regions on text pages (min_share 0.05, {real_dpis[0]} dpi)\n")
+        print(markdown_table(list(summary), [list(summary.values())]) + "\n")
+        by_file: dict[str, list[dict]] = {}
+        for r in rows:
+            by_file.setdefault(r["file"], []).append(r)
+        print(markdown_table(["file", "regions", "with text", "cpu_s", "chars"],
+                             [[f, len(rs), sum(r["chars"] >= 10 for r in rs), sum(r["cpu_s"] for r in rs),
+                               sum(r["chars"] for r in rs)] for f, rs in sorted(by_file.items())]) + "\n")
     if args.json:
-        write_json(args.json, {"synthetic": rows})
+        write_json(args.json, out)
     return 0
 
 

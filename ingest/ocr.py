@@ -5,11 +5,15 @@ returns a one-page PDF whose invisible text holds one run per recognised word at
 the word's box. That needs no tesseract binary, only the language data
 (Debian: tesseract-ocr-script-hang for `Hangul`, tesseract-ocr-kor for `kor`).
 
-Tesseract's word boxes are reliable, its word breaks for Hangul are not (it splits
+Tesseract's word boxes are mostly right, its word breaks for Hangul are not (it splits
 most syllables into words of their own, and joins others), so spaces are rebuilt
 here from the gaps between the boxes. Lines come back in reading order (one or two
 columns), text NFC, boxes in PyMuPDF page coordinates (unrotated, what `page.get_text`
 returns), also for rotated pages and clip regions.
+
+MuPDF runs Tesseract single-threaded, one call at a time per process (a second thread
+gets "Attempt to use Tesseract from 2 threads at once!"), so calls are serialised here;
+run pages in parallel in separate processes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import bisect
 import logging
 import re
 import statistics
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +56,10 @@ GUTTER_SIDE = 5  # ... with at least this many characters on either side
 MAX_WIDTH = 1.25  # a character's box is cut to this many times its height
 ROW_TOLERANCE = 0.6  # a character whose centre is this far from its row's centre starts a new row
 LINE_OVERLAP = 0.5  # pieces whose vertical overlap exceeds this share of the lower one sit on one line
+
+# Raster regions (see raster_regions).
+REGION_TEXT_COVER = 0.01  # the page's text covers this share of an image: background or a scan with a text layer
+REGION_MARGIN = 0.12  # images entirely inside the top or bottom margin of this share are page furniture
 
 _OPENERS = set("([{<“‘「『〈《【")  # never a space after these ...
 _CLOSERS = set(")]}>”’」』〉》】,.:;!?%")  # ... nor before these
@@ -120,11 +129,14 @@ def _resolve(settings: Settings) -> tuple[str, str, str]:
         log.info("OCR: %s.traineddata missing in %s, using %s", lang, folder, _FALLBACK_LANG)
         lang, missing = _FALLBACK_LANG, []
     if missing:
-        names = ", ".join(f"{m}({_PACKAGES[m]})" if m in _PACKAGES else m for m in missing)
-        return "", "", (f"OCR을 쓸 수 없습니다: 한국어 문자 인식 데이터 {names}가 {folder}에 설치되어 있지 않습니다.")
+        names = ", ".join(f"{m}.traineddata, 패키지 {_PACKAGES[m]}" if m in _PACKAGES else f"{m}.traineddata"
+                          for m in missing)
+        korean = "한국어 " if set(missing) <= {"Hangul", "kor"} else ""
+        return "", "", f"OCR을 쓸 수 없습니다: {korean}문자 인식 데이터({names})가 {folder}에 설치되어 있지 않습니다."
     return str(folder), lang, ""
 
 
+_lock = threading.Lock()  # MuPDF allows one Tesseract at a time per process
 _checked: dict[tuple[str, str], str] = {}  # (tessdata, lang) -> "" or the reason a trial OCR failed
 
 
@@ -134,10 +146,11 @@ def _trial(tessdata: str, lang: str) -> str:
     if key not in _checked:
         import pymupdf
 
-        pix = pymupdf.Pixmap(pymupdf.csGRAY, pymupdf.IRect(0, 0, 32, 32), 0)
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 32, 32), 0)
         pix.clear_with(255)
         try:
-            pix.pdfocr_tobytes(language=lang, tessdata=tessdata)
+            with _lock:
+                pix.pdfocr_tobytes(language=lang, tessdata=tessdata)
             _checked[key] = ""
         except Exception as exc:  # noqa: BLE001 - any failure means "unavailable", with its cause logged
             log.warning("OCR trial run failed (%s, %s): %s", tessdata, lang, exc)
@@ -182,7 +195,10 @@ def _recognise(page: pymupdf.Page, clip: pymupdf.Rect | None, dpi: int, lang: st
         return [], pymupdf.Identity
     # RGB: MuPDF's OCR writer recognises nothing in a grey pixmap (measured, PyMuPDF 1.28).
     pix = page.get_pixmap(dpi=dpi, clip=area, alpha=False)
-    with pymupdf.open(stream=pix.pdfocr_tobytes(language=lang, tessdata=tessdata)) as doc:
+    # Uncompressed: deflating the embedded page image would cost ~7% more and nobody reads it.
+    with _lock:
+        data = pix.pdfocr_tobytes(compress=False, language=lang, tessdata=tessdata)
+    with pymupdf.open(stream=data) as doc:
         result = doc[0]
         sx, sy = area.width / result.rect.width, area.height / result.rect.height
         chars = [_Char(ch["c"], *ch["bbox"])
@@ -448,20 +464,28 @@ def _is_space(prev: _Char, ch: _Char, height: float, pitch: float) -> bool:
 
 
 def raster_regions(page: pymupdf.Page, min_share: float = 0.05) -> list[pymupdf.Rect]:
-    """Raster images on `page` large enough to hold text: at least `min_share` of the page's area.
+    """Raster images on `page` that may hold text worth OCR: charts pasted as pictures, scanned tables.
 
-    Boxes in page coordinates, clipped to the page, largest first; images covered by a
-    larger one are left out.
+    Kept: images covering at least `min_share` of the page, clipped to it, largest first.
+    Left out: images inside a larger kept one; images the page's own text covers (at least
+    REGION_TEXT_COVER of their area: a background, or a scan under its own text layer, whose
+    text is already there); banners inside the top or bottom REGION_MARGIN of the page
+    (headers, footers, logos). Boxes in page coordinates (unrotated, like `page.get_text`).
     """
     import pymupdf
 
-    page_area = abs(page.rect)
-    bounds = page.rect * page.derotation_matrix  # the page in unrotated coordinates, like image boxes
+    bounds = page.rect * page.derotation_matrix
+    page_area = abs(bounds)
+    top, bottom = bounds.y0 + REGION_MARGIN * bounds.height, bounds.y1 - REGION_MARGIN * bounds.height
+    words = [pymupdf.Rect(w[:4]) for w in page.get_text("words")]
     boxes = []
     for info in page.get_image_info():
         box = pymupdf.Rect(info["bbox"]) & bounds
-        if not box.is_empty and abs(box) >= min_share * page_area:
-            boxes.append(box)
+        if box.is_empty or abs(box) < min_share * page_area or box.y1 <= top or box.y0 >= bottom:
+            continue
+        if sum(abs(w & box) for w in words) >= REGION_TEXT_COVER * abs(box):
+            continue
+        boxes.append(box)
     boxes.sort(key=lambda b: -abs(b))
     kept: list[pymupdf.Rect] = []
     for b in boxes:

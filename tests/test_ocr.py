@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pymupdf
 import pytest
@@ -155,6 +156,20 @@ def test_two_columns_read_left_column_first(ocr_settings):
         assert _similar(got, want) >= 0.85, (got, want)
 
 
+def test_two_threads_share_tesseract(ocr_settings):
+    """MuPDF refuses a second concurrent Tesseract in one process; ocr_page takes turns."""
+    doc, _ = _scan([(30, 40, LINES)], (360, 130))
+    data = doc.tobytes()
+
+    def read(_: int) -> str:
+        with pymupdf.open(stream=data) as d:
+            return " ".join(ln.text for ln in ocr_page(d[0], dpi=DPI, settings=ocr_settings))
+
+    with ThreadPoolExecutor(2) as pool:
+        texts = list(pool.map(read, range(2)))
+    assert texts[0] == texts[1] and _similar(texts[0], " ".join(LINES)) >= 0.9
+
+
 def test_blank_image_gives_no_lines(ocr_settings):
     doc = pymupdf.open()
     page = doc.new_page(width=200, height=100)
@@ -224,10 +239,19 @@ def test_raster_regions_keeps_images_big_enough_for_text():
     page.insert_image(pymupdf.Rect(50, 300, 350, 500), pixmap=big)
     page.insert_image(pymupdf.Rect(10, 10, 30, 30), pixmap=icon)
     page.insert_image(pymupdf.Rect(100, 350, 200, 400), pixmap=icon)  # inside the big one
+    page.insert_image(pymupdf.Rect(0, 0, 400, 60), pixmap=big)  # a banner in the top margin
     page.insert_text((50, 100), "본문 텍스트", fontname="korea")
     assert raster_regions(page) == [pymupdf.Rect(50, 300, 350, 500)]
     page.set_rotation(90)
     assert raster_regions(page) == [pymupdf.Rect(50, 300, 350, 500)]  # unrotated, like page.get_text
+
+    # A page-size image under the page's own text (a background, or a scan with a text layer): its text is there.
+    doc = pymupdf.open()
+    page = doc.new_page(width=400, height=600)
+    page.insert_image(page.rect, pixmap=big)
+    for i in range(20):
+        page.insert_text((40, 60 + 25 * i), "이미 텍스트 층에 있는 문장입니다. " * 2, fontname="korea", fontsize=10)
+    assert raster_regions(page) == []
 
 
 def test_real_scanned_court_ruling(ocr_settings):
