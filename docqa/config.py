@@ -24,6 +24,25 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("RAG_DATA_DIR") or Path.home() / ".korean-doc-qa").expanduser()
 
 
+# Where Debian/Ubuntu put Tesseract's models (tesseract-ocr-script-hang, tesseract-ocr-kor).
+TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata")
+DEFAULT_OCR_LANG = "Hangul"  # Tesseract's Hangul script model: more accurate here than `kor`
+
+
+def _default_tessdata() -> str:
+    """RAG_TESSDATA, else TESSDATA_PREFIX, else the first Debian tessdata folder that exists ("" if none)."""
+    for name in ("RAG_TESSDATA", "TESSDATA_PREFIX"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return next((d for d in TESSDATA_DIRS if Path(d).is_dir()), "")
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value not in ("0", "off", "false", "no")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings. `Settings.from_env()` reads the variables documented in README."""
@@ -39,6 +58,10 @@ class Settings:
     embed_batch_tokens: int = 4096  # RAG_EMBED_BATCH_TOKENS: padded tokens per embedding batch
     fusion: str = "zscore"  # RAG_FUSION: "zscore", "minmax" or "rrf"
     dense_weight: float = 0.3  # RAG_DENSE_WEIGHT: weight of the dense side in score fusion
+    ocr: bool = True  # RAG_OCR: "0"/"off" switches OCR of scanned pages and images off
+    ocr_dpi: int = 200  # RAG_OCR_DPI: resolution pages and images are rendered at for OCR
+    ocr_lang: str = DEFAULT_OCR_LANG  # RAG_OCR_LANG: Tesseract model(s), e.g. "Hangul", "kor", "Hangul+eng"
+    tessdata: str = field(default_factory=_default_tessdata)  # RAG_TESSDATA: folder of *.traineddata
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -55,6 +78,10 @@ class Settings:
             embed_batch_tokens=_env_int("RAG_EMBED_BATCH_TOKENS", cls.embed_batch_tokens),
             fusion=env.get("RAG_FUSION", "").strip() or cls.fusion,
             dense_weight=float(env.get("RAG_DENSE_WEIGHT", "").strip() or cls.dense_weight),
+            ocr=_env_flag("RAG_OCR", cls.ocr),
+            ocr_dpi=_env_int("RAG_OCR_DPI", cls.ocr_dpi),
+            ocr_lang=env.get("RAG_OCR_LANG", "").strip() or cls.ocr_lang,
+            tessdata=_default_tessdata(),
         )
         return replace(s, **overrides)
 
