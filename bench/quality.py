@@ -73,7 +73,8 @@ def _build_key(embedder, settings) -> list[str]:
     from ingest.chunk import Chunker
 
     chunker = Chunker.for_embedder(embedder, settings.chunk_tokens, settings.chunk_overlap)
-    return [f"{k}={v}" for k, v in sorted(chunker.settings().items())]
+    ocr = [f"ocr={settings.ocr}", f"ocr_lang={settings.ocr_lang}", f"ocr_dpi={settings.ocr_dpi}"]
+    return [f"{k}={v}" for k, v in sorted(chunker.settings().items())] + ocr
 
 
 def _progress_logger(label: str) -> Callable:

@@ -442,3 +442,27 @@ def scanned_text_pdf(dpi: int = 200) -> bytes:
     scan = doc.new_page(width=A4[0], height=A4[1])
     scan.insert_image(scan.rect, pixmap=pix)
     return doc.tobytes(garbage=3, deflate=True)
+
+
+CHART_CAPTION = "<그림 2> 국내 이커머스 시장 점유율"
+CHART_LABELS = ["네이버 17%", "쿠팡 13%", "이베이코리아 12%", "기타 58%"]
+CHART_BODY = "국내 이커머스 시장은 상위 사업자의 점유율이 높아지는 추세이다. 아래 그림은 2020년 업체별 비중이다."
+
+
+def raster_chart_pdf(dpi: int = 200) -> bytes:
+    """A text page with a chart pasted as a picture (its labels CHART_LABELS only in the image),
+    under the caption CHART_CAPTION; the picture sits at (100, 200)-(460, 440)."""
+    src = pymupdf.open()
+    art = src.new_page(width=360, height=240)
+    art.draw_rect(art.rect, color=None, fill=(1, 1, 1))
+    for i, label in enumerate(CHART_LABELS):
+        y = 40 + i * 50
+        art.draw_rect(pymupdf.Rect(20, y - 14, 20 + 60 + 30 * (3 - i), y + 4), color=None, fill=(0.3, 0.5, 0.8))
+        art.insert_text((200, y), label, fontname=FONT, fontsize=16)
+    pix = art.get_pixmap(dpi=dpi)
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _write(page, MARGIN, 100, A4[0] - 2 * MARGIN, CHART_BODY)
+    page.insert_text((100, 190), CHART_CAPTION, fontname=FONT, fontsize=SIZE)
+    page.insert_image(pymupdf.Rect(100, 200, 460, 440), pixmap=pix)
+    return doc.tobytes(garbage=3, deflate=True)

@@ -49,10 +49,11 @@ def parse_pdf(data: bytes, file_name: str, *, ocr: bool = True, settings=None,
               progress: ProgressFn | None = None) -> ParsedDocument:
     """Parse PDF bytes into pages of blocks; raise an IngestError with a Korean reason on bad input.
 
-    With `ocr` (and OCR available, see ingest.ocr) scanned pages and large images are read
-    by OCR; `progress(fraction)` is called as OCR proceeds, and the OCR time is in
-    `ParsedDocument.seconds["ocr"]`. When OCR is wanted but unavailable the parse still
-    succeeds: scanned pages stay flagged and a Korean note says why.
+    With `ocr` (and `settings.ocr`, and OCR available here: ingest.ocr.ocr_status) scanned
+    pages and large raster images are read by OCR; `progress(fraction)` is called as OCR
+    proceeds, and the OCR time is in `ParsedDocument.seconds["ocr"]`. When OCR is wanted but
+    unavailable the parse still succeeds: scanned pages stay flagged and a Korean note in
+    `ParsedDocument.notes` says why.
     """
     if not data:
         raise EmptyFileError(file_name, "파일이 비어 있습니다 (0바이트).")
@@ -81,7 +82,8 @@ def parse_pdf(data: bytes, file_name: str, *, ocr: bool = True, settings=None,
             log.warning("%s: repaired by MuPDF with unreadable pages", file_name)
             raise CorruptPDFError(file_name, "PDF 파일이 잘렸거나 손상되어 일부 페이지를 읽을 수 없습니다.")
         gaps = line_gaps([[ln for ln in raw.lines if not ln.garbage] for raw in raw_pages])
-        read, notes, seconds = _run_ocr(doc, raw_pages, statuses, ocr, settings, progress, file_name)
+        wanted = ocr and getattr(settings, "ocr", True)  # switched off by the caller or by RAG_OCR=0
+        read, notes, seconds = _run_ocr(doc, raw_pages, statuses, wanted, settings, progress, file_name)
         pages = []
         for raw, status in zip(raw_pages, statuses):
             whole = read.get((raw.number - 1, None))
@@ -111,27 +113,27 @@ def _run_ocr(doc: pymupdf.Document, raw_pages: list[RawPage], statuses: list[str
     """OCR every scanned page and every large image of the text pages; (results by job, notes, seconds)."""
     scanned = [raw for raw, s in zip(raw_pages, statuses) if s == "scanned"]
     pictured = [raw for raw, s in zip(raw_pages, statuses) if s == "ok" and raw.has_images]
-    if not scanned and not pictured:
-        return {}, [], {}
+    if not wanted or (not scanned and not pictured):
+        return {}, [], {}  # (scanned pages stay flagged: the ingest report names them)
     usable, reason = ocrtext.ocr_state(settings, wanted)
     if not usable:
-        notes = []
-        if wanted and scanned:
+        if scanned:
             pages = ", ".join(str(raw.number) for raw in scanned[:10]) + (" 등" if len(scanned) > 10 else "")
-            notes.append(f"OCR을 사용할 수 없어 스캔된 쪽({pages}쪽)은 색인하지 않았습니다: {reason}")
-        elif wanted:
-            notes.append(f"OCR을 사용할 수 없어 그림 속 글자는 읽지 않았습니다: {reason}")
-        return {}, notes, {}
+            return {}, [f"OCR을 사용할 수 없어 스캔된 쪽({pages}쪽)은 색인하지 않았습니다: {reason}"], {}
+        return {}, [f"OCR을 사용할 수 없어 그림 속 글자는 읽지 않았습니다: {reason}"], {}
     t0 = time.perf_counter()
     jobs = [ocrtext.Job(raw.number - 1) for raw in scanned]
     for raw in pictured:  # placing the images is part of the OCR stage: without OCR they are not read
         place_images(doc, raw)
-        jobs += ocrtext.image_jobs(raw)
+        try:
+            jobs += ocrtext.image_jobs(doc, raw)
+        except Exception as exc:  # noqa: BLE001 - a page whose images can't be listed is read without them
+            log.warning("%s: page %d: images cannot be listed for OCR: %r", file_name, raw.number, exc)
     out: dict[tuple[int, BBox | None], list[Line]] = {}
     failed = 0
     for k, job in enumerate(jobs):
         try:
-            out[(job.page, job.clip)] = ocrtext.run_job(doc, job, settings)
+            out[(job.page, job.clip)] = ocrtext.even_sizes(ocrtext.run_job(doc, job, settings))
         except Exception as exc:  # noqa: BLE001 - one image OCR cannot read never stops the document
             failed += 1
             log.warning("%s: OCR of page %d %s failed: %r", file_name, job.page + 1, job.clip or "", exc)
@@ -178,8 +180,16 @@ def _build_page(raw: RawPage, lines: list[Line], gaps: dict[float, float],
         taken = captions.take_caption(fig.bbox, pieces, size, figure=True)
         taken_all += taken
         fig.caption, fig.caption_boxes = captions.caption_text(taken), [p.bbox for p in taken]
-        if fig.raster:
-            fig.ocr = read.get((raw.number - 1, fig.bbox), []) or _ocr_inside(read, raw.number - 1, fig.bbox)
+    # OCR'd images: each goes with the figure holding it; one no figure holds (a picture under a
+    # table, say) is a figure of its own.
+    for (page, clip), ocr_lines in read.items():
+        if page != raw.number - 1 or clip is None or not ocr_lines:
+            continue
+        holder = next((f for f in figures if _within(clip, f.bbox)), None)
+        if holder is None:
+            holder = Figure(clip, True)
+            figures.append(holder)
+        holder.ocr += ocr_lines
     rest = captions.remove_pieces(rest, taken_all)
     for table, (caption, boxes) in zip(found, table_captions):
         t = Table(table.table.rows, table.table.header_rows, caption)
@@ -205,14 +215,9 @@ def _build_page(raw: RawPage, lines: list[Line], gaps: dict[float, float],
     return Page(raw.number, "\n\n".join(b.text for b in blocks), tuple(blocks), *raw.shown, "ok")
 
 
-def _ocr_inside(read: dict[tuple[int, BBox | None], list[Line]], page: int, box: BBox) -> list[Line]:
-    """OCR lines of the images of page `page` lying inside `box` (a figure merged from several)."""
-    out = []
-    for (p, clip), lines in read.items():
-        if p == page and clip is not None and box[0] - 1 <= clip[0] and clip[2] <= box[2] + 1 \
-                and box[1] - 1 <= clip[1] and clip[3] <= box[3] + 1:
-            out += lines
-    return out
+def _within(inner: BBox, outer: BBox, slack: float = 1.0) -> bool:
+    return (outer[0] - slack <= inner[0] and inner[2] <= outer[2] + slack
+            and outer[1] - slack <= inner[1] and inner[3] <= outer[3] + slack)
 
 
 def _figure_block(fig: Figure, source: str) -> Block | None:

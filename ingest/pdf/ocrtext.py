@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from docqa.types import BBox
-from ingest.pdf import params as P
-from ingest.pdf.figures import large_images
 from ingest.pdf.glyphs import Char, Line, RawPage, clean
 
 log = logging.getLogger(__name__)
@@ -46,23 +44,22 @@ def ocr_state(settings, wanted: bool) -> tuple[bool, str]:
         return False, f"OCR을 사용할 수 없습니다 ({type(exc).__name__})."
 
 
-def image_jobs(raw: RawPage) -> list[Job]:
-    """Raster images on a text page worth reading: big enough and not covered by the text layer."""
-    page = raw.width * raw.height
-    jobs = []
-    for box in large_images(raw):
-        w, h = box[2] - box[0], box[3] - box[1]
-        if w < P.OCR_MIN_SIDE or h < P.OCR_MIN_SIDE or w * h < P.OCR_MIN_SHARE * page:
-            continue
-        text_area = sum(_overlap(ln.bbox, box) for ln in raw.lines)
-        if text_area > P.OCR_TEXT_COVER * w * h:
-            continue  # text typeset over the image (a background): the text layer has it
-        jobs.append(Job(raw.number - 1, box))
-    return jobs
+def image_jobs(doc, raw: RawPage) -> list[Job]:
+    """Raster images on a text page worth reading (ingest.ocr.raster_regions): large, not under text."""
+    from ingest.ocr import raster_regions
+
+    return [Job(raw.number - 1, tuple(r)) for r in raster_regions(doc.load_page(raw.number - 1))]
 
 
-def _overlap(a: BBox, b: BBox) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+def even_sizes(lines: list[Line]) -> list[Line]:
+    """OCR lines of about the page's usual height get exactly its size (paragraphs join on equal sizes)."""
+    if not lines:
+        return lines
+    usual = sorted(ln.size for ln in lines)[len(lines) // 2]
+    for ln in lines:
+        if abs(ln.size - usual) <= 0.2 * usual:
+            ln.size = usual
+    return lines
 
 
 def run_job(doc, job: Job, settings) -> list[Line]:

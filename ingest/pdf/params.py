@@ -77,7 +77,3 @@ FIGURE_PATH_JOIN = 6.0  # paths this close belong to one drawing
 FIGURE_MAX_LABEL_CHARS = 40  # text inside a figure is labels: lines at most this long
 FIGURE_MAX_PROSE_SHARE = 0.5  # a region whose text is mostly sentences is a text box, not a figure
 
-# ---------------------------------------------------------------- OCR of images
-OCR_MIN_SIDE = 60.0  # points: a raster image smaller than this on a side holds no readable text
-OCR_MIN_SHARE = 0.03  # ... nor one covering less than this share of the page
-OCR_TEXT_COVER = 0.3  # an image already overlaid with this share of text-layer lines is not OCR'd
