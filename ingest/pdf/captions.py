@@ -1,5 +1,8 @@
 """Captions: the title (and unit line) printed above a table or figure, or a numbered caption below it.
 
+A title is numbered ("<표 1>", "그림 2.", "Figure 3"), bracketed ("< 중기 재정수입 전망 >"), or a
+short line right above: centred over a table, or over a figure.
+
 Captions are looked for among line pieces, so two charts side by side whose titles share
 one text line each get their own title.
 """
@@ -53,7 +56,8 @@ def take_caption(bbox: BBox, pieces: list[Piece], size: float, figure: bool) -> 
         if UNIT.match(p.text):
             taken.append(p)
         elif NUMBERED.match(p.text) or TITLE.match(p.text) or (
-                figure and not taken and _short_title(p.text) and y0 - p.bbox[3] <= 1.5 * size):
+                not taken and _short_title(p.text) and y0 - p.bbox[3] <= 1.5 * size
+                and (figure or _centred(p.bbox, bbox))):
             # The rest of the title's line over the table or figure ("<표 1>   지역별 현황"), and a
             # unit note set on it ("국내 온라인 거래액 추이   (단위: 조원)").
             same_line = sorted((q for q in pieces if q.line is p.line and q is not p and q not in taken
@@ -75,6 +79,12 @@ def take_caption(bbox: BBox, pieces: list[Piece], size: float, figure: bool) -> 
     for p in taken:
         pieces.remove(p)
     return taken
+
+
+def _centred(piece: BBox, over: BBox) -> bool:
+    """A title set centred over a table (its middle in the middle sixth), not a left-aligned line."""
+    middle, width = (over[0] + over[2]) / 2, over[2] - over[0]
+    return abs((piece[0] + piece[2]) / 2 - middle) <= width / 12 and piece[0] > over[0] + width / 12
 
 
 def _short_title(text: str) -> bool:

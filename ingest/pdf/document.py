@@ -35,7 +35,7 @@ from ingest.pdf.tables import Found, borderless_tables, find_grids, join_continu
 
 log = logging.getLogger(__name__)
 
-PARSER_VERSION = "pdf-v2"  # bumped whenever parsing changes what is indexed
+PARSER_VERSION = "pdf-v3"  # bumped whenever parsing changes what is indexed
 
 ProgressFn = Callable[[float], None]
 
@@ -162,6 +162,7 @@ def _build_page(raw: RawPage, lines: list[Line], gaps: dict[float, float],
             found.append(table)
             rest = _minus(rest, table.lines)
     found = join_continued(found, size)
+    stacks, rest = vertical_stacks(rest)
     figures = find_figures(raw, rest, [f.bbox for f in found]) if source == "text" else []
     for fig in figures:
         rest = _minus(rest, fig.lines)
@@ -206,7 +207,6 @@ def _build_page(raw: RawPage, lines: list[Line], gaps: dict[float, float],
     here = line_gaps([rest])
     gaps = {size: max(gaps.get(size, gap), gap) for size, gap in here.items()} | \
         {size: gap for size, gap in gaps.items() if size not in here}
-    stacks, rest = vertical_stacks(rest)
     units = text_units(rest) + atoms
     tabs = [Unit([ln], ln.bbox, notes=True) for ln in stacks]  # side tabs: read last, each alone
     blocks = build_blocks(reading_order(units) + tabs, body, gaps)

@@ -20,6 +20,7 @@ from ingest.pdf import params as P
 from ingest.pdf.captions import NUMBERED, TITLE
 from ingest.pdf.glyphs import Line, RawPage, union
 from ingest.pdf.paragraphs import ends_sentence
+from ingest.pdf.tables import borderless_tables
 
 _BULLET = re.compile(r"^[•·‧∙◦▪▫■□▶▷►▸○●◎◇◆※☞✓✔➢➤❍❏\-*ㅇ→⇒⇨➜]")
 
@@ -70,7 +71,9 @@ def _drawings(raw: RawPage, lines: list[Line], taken: list[BBox]) -> list[BBox]:
     b = np.array([v[0] for v in raw.vectors], dtype=np.float64).reshape(-1, 4)
     w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     page = raw.width * raw.height
-    keep = (w * h <= 0.5 * page) & (w <= 0.95 * raw.width)
+    # Backgrounds, page-wide rules, and paths boxed from the page's corner (text drawn with a
+    # stroke reports such boxes) are no parts of a drawing.
+    keep = (w * h <= 0.5 * page) & (w <= 0.95 * raw.width) & ~((b[:, 0] <= 1) & (b[:, 1] <= 1))
     small = (w < 20) & (h < 20)
     if lines and small.any():
         cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
@@ -102,7 +105,8 @@ def _drawings(raw: RawPage, lines: list[Line], taken: list[BBox]) -> list[BBox]:
         box = (float(members[:, 0].min()), float(members[:, 1].min()), float(members[:, 2].max()),
                float(members[:, 3].max()))
         bw, bh = box[2] - box[0], box[3] - box[1]
-        if bw >= P.FIGURE_MIN_SIDE and bh >= P.FIGURE_MIN_SIDE and bw * bh >= P.FIGURE_MIN_SHARE * page:
+        # (a drawing over most of the page is the page's frame or a slide's panels, not a figure)
+        if P.FIGURE_MIN_SIDE <= min(bw, bh) and P.FIGURE_MIN_SHARE * page <= bw * bh <= P.FIGURE_MAX_SHARE * page:
             out.append(box)
     return out
 
@@ -136,14 +140,29 @@ def find_figures(raw: RawPage, lines: list[Line], taken: list[BBox]) -> list[Fig
                 and box[1] - pad <= ln.cy <= box[3] + pad and _label(ln)
                 and not (NUMBERED.match(ln.text) or TITLE.match(ln.text))]
         members = inside + near
-        prose = sum(1 for ln in members if not _label(ln))
-        listed = sum(1 for ln in members if _BULLET.match(ln.text))
-        if members and (prose > P.FIGURE_MAX_PROSE_SHARE * len(members) or listed * 2 >= len(members)):
-            continue  # a panel or background behind running text, a boxed list
         if not raster and not members:
             continue  # a drawing without a word: decoration
+        if members and not _labels_only(members, box):
+            continue
         figures.append(Figure(box, raster, members))
     return figures
+
+
+def _labels_only(members: list[Line], box: BBox) -> bool:
+    """Whether the text inside a drawing reads like a figure's labels.
+
+    Not when most of it is sentences (a coloured panel behind running text), a bulleted list
+    (a box of points), text covering much of the area (a text box), or rows of a table (rules
+    drawn around aligned cells).
+    """
+    prose = sum(1 for ln in members if not _label(ln))
+    listed = sum(1 for ln in members if _BULLET.match(ln.text))
+    if prose > P.FIGURE_MAX_PROSE_SHARE * len(members) or listed * 2 >= len(members):
+        return False
+    if sum(_area(ln.bbox) for ln in members) > P.FIGURE_MAX_TEXT_COVER * max(_area(box), 1.0):
+        return False
+    in_tables = sum(len(t.lines) for t in borderless_tables(members))
+    return in_tables * 5 < len(members) * 3
 
 
 def _label(ln: Line) -> bool:

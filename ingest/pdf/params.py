@@ -71,9 +71,11 @@ CAPTION_GAP_EM = 3.0  # a caption sits within this many em above (or below) its 
 
 # ---------------------------------------------------------------- figures
 FIGURE_MIN_SHARE = 0.015  # a figure covers at least this share of the page
+FIGURE_MAX_SHARE = 0.45  # a drawing over more of the page is its frame or a slide's panels
 FIGURE_MIN_SIDE = 40.0  # ... and is at least this many points wide and high
 FIGURE_MIN_PATHS = 6  # vector paths that make a drawn chart or diagram (bars, axes, boxes)
 FIGURE_PATH_JOIN = 6.0  # paths this close belong to one drawing
 FIGURE_MAX_LABEL_CHARS = 40  # text inside a figure is labels: lines at most this long
 FIGURE_MAX_PROSE_SHARE = 0.5  # a region whose text is mostly sentences is a text box, not a figure
+FIGURE_MAX_TEXT_COVER = 0.35  # ... as is one whose lines cover this share of its area
 
