@@ -466,3 +466,37 @@ def raster_chart_pdf(dpi: int = 200) -> bytes:
     page.insert_text((100, 190), CHART_CAPTION, fontname=FONT, fontsize=SIZE)
     page.insert_image(pymupdf.Rect(100, 200, 460, 440), pixmap=pix)
     return doc.tobytes(garbage=3, deflate=True)
+
+
+SPLIT_CAPTION = "<표 2> 연도별 사업 예산"
+SPLIT_HEADER = ["사업", "2023년", "2024년"]
+SPLIT_ROWS = [[f"{i}번 사업", f"{i * 10}억원", f"{i * 12}억원"] for i in range(1, 31)]
+
+
+def _ruled(page: pymupdf.Page, rows: list[list[str]], x0: float, y0: float, col_w: float = 140.0,
+           row_h: float = 24.0) -> float:
+    """Draw `rows` as a ruled grid from (x0, y0); return its bottom."""
+    n, cols = len(rows), len(rows[0])
+    for r in range(n + 1):
+        page.draw_line((x0, y0 + r * row_h), (x0 + cols * col_w, y0 + r * row_h), width=0.8)
+    for c in range(cols + 1):
+        page.draw_line((x0 + c * col_w, y0), (x0 + c * col_w, y0 + n * row_h), width=0.8)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            page.insert_text((x0 + c * col_w + 8, y0 + r * row_h + 16), cell, fontname=FONT, fontsize=SIZE)
+    return y0 + n * row_h
+
+
+def split_table_pdf() -> bytes:
+    """Page 1: text, then SPLIT_CAPTION at its foot; page 2: the table (SPLIT_HEADER and the first
+    rows), going on over page 3 without its header."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _write(page, MARGIN, 100, A4[0] - 2 * MARGIN, "사업별 예산은 다음 표와 같다. " * 20)
+    page.insert_text((MARGIN, A4[1] - 90), SPLIT_CAPTION, fontname=FONT, fontsize=SIZE)
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _ruled(page, [SPLIT_HEADER, *SPLIT_ROWS[:20]], MARGIN, 80)
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _ruled(page, SPLIT_ROWS[20:], MARGIN, 80)
+    _write(page, MARGIN, 400, A4[0] - 2 * MARGIN, "예산은 매년 늘었다.")
+    return doc.tobytes(garbage=3, deflate=True)

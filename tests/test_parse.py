@@ -166,13 +166,13 @@ def test_clean_normalises_to_nfc_and_maps_private_use_bullets():
 
 
 def test_scanned_pages_are_flagged_and_empty():
-    doc = parse_pdf(pdfs.scanned_pdf(2), "스캔.pdf")
+    doc = parse_pdf(pdfs.scanned_pdf(2), "스캔.pdf", ocr=False)  # (read by OCR: tests/test_pdf_ocr.py)
     assert doc.flagged_pages == {1: "scanned", 2: "scanned"}
     assert all(p.text == "" and p.blocks == () for p in doc.pages)
 
 
 def test_mixed_document_flags_only_the_scanned_page():
-    doc = parse_pdf(pdfs.mixed_scanned_pdf(), "혼합.pdf")
+    doc = parse_pdf(pdfs.mixed_scanned_pdf(), "혼합.pdf", ocr=False)
     assert [p.status for p in doc.pages] == ["ok", "scanned", "ok"]
     assert doc.pages[2].text == "셋째 쪽도 글자가 있습니다."
 
@@ -252,7 +252,7 @@ def test_real_spacing_reads_like_words():
 
 @pytest.mark.parametrize("relative", ["medical/Kafm015-11-15.pdf", "law/당직 중 사적 행위의 공무수행성 여부.pdf"])
 def test_real_scans_are_flagged(relative):
-    doc = parse_pdf_path(eval_pdf(relative))
+    doc = parse_pdf_path(eval_pdf(relative), ocr=False)
     assert doc.pages and all(p.status == "scanned" and p.text == "" for p in doc.pages)
 
 

@@ -163,3 +163,14 @@ def test_real_margin_notes_no_longer_interleave():
              texts.index("높은 경쟁강도에 따른 이익감소는 온∙오프라인 모두에 영향")]
     body = next(i for i, t in enumerate(texts) if "2019년 37.8%에서" in t)
     assert body < min(notes)
+
+
+def test_a_table_overleaf_keeps_its_caption_and_header():
+    doc = parse_pdf(pdfs.split_table_pdf(), "표.pdf", ocr=False)
+    first = next(b for b in doc.pages[1].blocks if b.kind == "table")
+    assert first.table.caption == pdfs.SPLIT_CAPTION and first.table.rows[0] == tuple(pdfs.SPLIT_HEADER)
+    rest = next(b for b in doc.pages[2].blocks if b.kind == "table")
+    # The rows going on over the page read as that table's rows, under its caption and header.
+    assert rest.table.caption == pdfs.SPLIT_CAPTION and rest.table.header_rows == 1
+    assert rest.table.rows[0] == tuple(pdfs.SPLIT_HEADER) and len(rest.table.rows) == 1 + 10
+    assert rest.text.splitlines()[:2] == [pdfs.SPLIT_CAPTION, "사업: 21번 사업 · 2023년: 210억원 · 2024년: 252억원"]

@@ -19,6 +19,7 @@ from ingest.pdf.glyphs import Line, without
 NUMBERED = re.compile(
     r"^\s*(?:[<〈《\[【［(]\s*)?(?:표|그림|도표|차트|사진|도|별표|Table|Fig(?:ure)?\.?)\s*[\dⅠ-Ⅻ]+(?:[-.]\d+)?"
     r"\s*(?:[>〉》\]】］)]|[.:]|\s|$)", re.IGNORECASE)
+TABLE_CAPTION = re.compile(r"^\s*(?:[<〈《\[【［(]\s*)?(?:표|별표|Table)\s*[\dⅠ-Ⅻ]", re.IGNORECASE)
 TITLE = re.compile(r"^\s*[<〈《【≪「\[]\s*[^<>〈〉《》【】≪≫\[\]]{2,80}\s*[>〉》】≫」\]]\s*$")
 UNIT = re.compile(r"^\s*[(\[［]?\s*(?:단위|기준)\s*[:：]|^\s*\(.{0,20}단위\s*[:：]")
 _ENDS = re.compile(r"[가-힣a-z][.!?]$")

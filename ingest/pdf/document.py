@@ -35,7 +35,7 @@ from ingest.pdf.tables import Found, borderless_tables, find_grids, join_continu
 
 log = logging.getLogger(__name__)
 
-PARSER_VERSION = "pdf-v3"  # bumped whenever parsing changes what is indexed
+PARSER_VERSION = "pdf-v4"  # bumped whenever parsing changes what is indexed
 
 ProgressFn = Callable[[float], None]
 
@@ -94,8 +94,8 @@ def parse_pdf(data: bytes, file_name: str, *, ocr: bool = True, settings=None,
             else:
                 lines = [ln for ln in raw.lines if not ln.garbage]
                 pages.append(_build_page(raw, lines, gaps, read))
-    return ParsedDocument(doc_id=doc_id_of(data), file_name=file_name, pages=tuple(pages), notes=tuple(notes),
-                          seconds=seconds)
+    return ParsedDocument(doc_id=doc_id_of(data), file_name=file_name, pages=tuple(carry_over(pages)),
+                          notes=tuple(notes), seconds=seconds)
 
 
 def parse_pdf_path(path: str | Path, **options) -> ParsedDocument:
@@ -177,8 +177,14 @@ def _build_page(raw: RawPage, lines: list[Line], gaps: dict[float, float],
         taken = captions.take_caption(table.bbox, pieces, size, figure=False)
         taken_all += taken
         table_captions.append((captions.caption_text(taken), [p.bbox for p in taken]))
-    for fig in figures:
+    for fig in list(figures):
         taken = captions.take_caption(fig.bbox, pieces, size, figure=True)
+        if taken and captions.TABLE_CAPTION.match(taken[0].text) and not fig.raster:
+            # Rules around a table's first row (its rows go on over the page): no figure.
+            pieces.extend(taken)
+            figures.remove(fig)
+            rest += fig.lines
+            continue
         taken_all += taken
         fig.caption, fig.caption_boxes = captions.caption_text(taken), [p.bbox for p in taken]
     # OCR'd images: each goes with the figure holding it; one no figure holds (a picture under a
@@ -213,6 +219,43 @@ def _build_page(raw: RawPage, lines: list[Line], gaps: dict[float, float],
     if source == "ocr":
         blocks = [Block(b.text, b.bbox, b.kind, b.table, "ocr") for b in blocks]
     return Page(raw.number, "\n\n".join(b.text for b in blocks), tuple(blocks), *raw.shown, "ok")
+
+
+def carry_over(pages: list[Page]) -> list[Page]:
+    """A table at the top of a page without a caption takes the caption left at the foot of the page
+    before ("<표 2> 원고 일반현황" printed above a table that starts overleaf), or, continuing the
+    last table of that page with the same columns, its caption and header rows."""
+    out = list(pages)
+    for k in range(1, len(out)):
+        page, before = out[k], out[k - 1]
+        first = next((i for i, b in enumerate(page.blocks) if b.kind != "heading"), None)
+        if first is None or page.blocks[first].table is None or page.blocks[first].table.caption:
+            continue
+        table = page.blocks[first].table
+        tail = list(before.blocks[-6:])  # (footnotes may follow the caption)
+        titled = [i for i, b in enumerate(tail) if b.kind != "table" and b.kind != "figure"
+                  and (captions.NUMBERED.match(b.text) or captions.TITLE.match(b.text))]
+        caption, rows, header = "", table.rows, table.header_rows
+        if titled and not any(b.kind == "table" for b in tail[titled[-1] + 1:]):
+            at = titled[-1]
+            caption = " ".join([tail[at].text] + [b.text for b in tail[at + 1:] if captions.UNIT.match(b.text)])
+        else:
+            last = next((b.table for b in reversed(tail) if b.table is not None), None)
+            if last is None or len(last.rows[0]) != len(table.rows[0]):
+                continue
+            caption = last.caption
+            head = last.rows[:last.header_rows]
+            if head and table.rows[:header] != head:  # (an exact repeat of the header is kept as it is)
+                rows, header = head + table.rows, len(head)  # rows read as header overleaf stay rows
+        if not caption and rows is table.rows:
+            continue
+        block = page.blocks[first]
+        blocks = list(page.blocks)
+        blocks[first] = Block(table_text(caption, rows, header), block.bbox, "table", Table(rows, header, caption),
+                              block.source)
+        out[k] = Page(page.number, "\n\n".join(b.text for b in blocks), tuple(blocks), page.width, page.height,
+                      page.status)
+    return out
 
 
 def _within(inner: BBox, outer: BBox, slack: float = 1.0) -> bool:
