@@ -124,3 +124,14 @@ def test_pages_not_ok_are_not_chunked_and_chunks_never_cross_pages(embedder):
     chunks = Chunker.for_embedder(embedder, 256, 0).chunk(doc_of(p1, scan, p3))
     assert [c.pages for c in chunks] == [(1,), (3,)]
     assert len({c.chunk_id for c in chunks}) == 2
+
+
+def test_a_table_passage_is_indexed_for_bm25_with_each_column_name_once(embedder):
+    from retrieval.lexical import lexical_text
+
+    rows = [["구분", "2023", "2024"], ["예산", "100억원", "120억원"], ["인원", "30명", "35명"]]
+    blocks = [Block("2. 추진 실적", (60, 40, 300, 60), "heading"), table_block(rows, "<표 1> 연도별 예산")]
+    (chunk,) = [c for c in Chunker.for_embedder(embedder, 256, 0).chunk(doc_of(page_of(blocks))) if c.kind == "table"]
+    assert chunk.text.count("구분") == 2  # the linear form names the column in every row ...
+    assert lexical_text(chunk).split("\n") == ["2. 추진 실적", "<표 1> 연도별 예산", "구분 2023 2024",
+                                               "예산 100억원 120억원", "인원 30명 35명"]  # ... BM25 counts it once

@@ -17,11 +17,14 @@ from ingest.pdf import params as P
 from ingest.pdf.glyphs import Line, without
 
 NUMBERED = re.compile(
-    r"^\s*(?:[<〈《\[【［(]\s*)?(?:표|그림|도표|차트|사진|도|별표|Table|Fig(?:ure)?\.?)\s*[\dⅠ-Ⅻ]+(?:[-.]\d+)?"
+    r"^\s*(?:[<〈《\[【［(]\s*)?(?:표|그림|도표|차트|사진|도|별표|Table|Fig(?:ure)?\.?)\s*(?:[\dⅠ-Ⅻ]+|[IVX]+\b)(?:[-.]\d+)?"
     r"\s*(?:[>〉》\]】］)]|[.:]|\s|$)", re.IGNORECASE)
-TABLE_CAPTION = re.compile(r"^\s*(?:[<〈《\[【［(]\s*)?(?:표|별표|Table)\s*[\dⅠ-Ⅻ]", re.IGNORECASE)
-TITLE = re.compile(r"^\s*[<〈《【≪「\[]\s*[^<>〈〉《》【】≪≫\[\]]{2,80}\s*[>〉》】≫」\]]\s*$")
-UNIT = re.compile(r"^\s*[(\[［]?\s*(?:단위|기준)\s*[:：]|^\s*\(.{0,20}단위\s*[:：]")
+TABLE_CAPTION = re.compile(r"^\s*(?:[<〈《\[【［(]\s*)?(?:표|별표|Table)\s*(?:[\dⅠ-Ⅻ]|[IVX]+\b)", re.IGNORECASE)
+TITLE = re.compile(  # a bracketed title, but no bracketed source or unit note ("<출처: …>")
+    r"^\s*[<〈《【≪「\[]\s*(?!(?:출처|자료|단위|주|비고|참고)\s*[:：])[^<>〈〉《》【】≪≫\[\]]{2,80}\s*[>〉》】≫」\]]\s*$")
+UNIT = re.compile(  # "(단위: 억원)", "기준: 2023년", "(전년동기대비, %)"
+    r"^\s*[(\[［]?\s*(?:단위|기준)\s*[:：]|^\s*\(.{0,20}단위\s*[:：]"
+    r"|^\s*[(\[［][^()\[\]]{0,30}(?:%|원|명|개|건|배|톤|단위|기준|대비)[^()\[\]]{0,10}[)\]］]\s*$")
 _ENDS = re.compile(r"[가-힣a-z][.!?]$")
 
 

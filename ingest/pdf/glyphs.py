@@ -34,6 +34,8 @@ if _LAZY_VECTORS is not None:
 _PUA = re.compile("[\ue000-\uf8ff]")
 _CID = re.compile(r"\(cid:\d+\)")
 _BAD = re.compile(r"[\ue000-\uf8ff\ufffd\x00-\x08\x0e-\x1f\x7f-\x9f]")  # broken text layer: PUA, U+FFFD, controls
+_NUMBERISH = set("0123456789%)")
+_NUMBER_START = set("0123456789-−+△▲▼(")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
 # Bold by name: "…Bold", "…Black", "…Heavy"; Korean families name weights by a suffix
 # ("KoPubBatangPB", "NanumSquareEB", "…SB") beside light "…PL" and medium "…PM".
@@ -85,14 +87,18 @@ class Line:
 
     def _cut(self) -> list[tuple[str, BBox]]:
         gap = P.CELL_GAP_EM * self.size
+        number_gap = P.NUMBER_GAP_EM * self.size
         starts = [0]
         last = None
         for i, ch in enumerate(self.chars):
             if ch[0].isspace():
                 continue
-            if last is not None and ch[1] - last > gap:
-                starts.append(i)
-            last = ch[3]
+            if last is not None:
+                step = ch[1] - last[3]
+                # Figures in narrow columns stand closer than words in wide ones.
+                if step > gap or (step > number_gap and last[0] in _NUMBERISH and ch[0] in _NUMBER_START):
+                    starts.append(i)
+            last = ch
         if len(starts) == 1:
             return [(self.text, self.bbox)] if self.text else []
         pieces = []

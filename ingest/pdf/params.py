@@ -15,6 +15,7 @@ WORD_GAP_EM = 0.15
 OVERPRINT_EM = 0.3
 # Inside a line, a gap this wide (em) separates table cells or columns, not words.
 CELL_GAP_EM = 1.6
+NUMBER_GAP_EM = 0.6  # ... or this wide between two numbers (narrow columns of figures)
 
 # ---------------------------------------------------------------- page furniture
 MARGIN_SHARE = 0.1  # top/bottom share of the page where running headers and footers live

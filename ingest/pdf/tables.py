@@ -23,7 +23,8 @@ from ingest.pdf.glyphs import Line, RawPage, clean, union
 Seg = tuple[float, float, float]  # h rule: y, x0, x1 / v rule: x, y0, y1
 
 _NUMERIC = re.compile(r"^[-+–△▲▼(]?[\d.,]+[%)]?(?:\s*[가-힣A-Za-z%]{0,3})?$")
-_YEAR = re.compile(r"^(?:[’‘'`]\d{2}|(?:19|20)\d{2})(?:년|년도|\.\d{1,2}월?)?[*]?$")
+# Years are labels: ’23, 2024년, 2024e (estimate), 20232) (2023 with footnote 2)
+_YEAR = re.compile(r"^(?:[’‘'`]\d{2}|(?:19|20)\d{2})(?:년|년도|\.\d{1,2}월?)?(?:[eEpPfF]|\d?\)|\*)?$")
 
 
 @dataclass(eq=False)
@@ -151,6 +152,13 @@ def ruled_table(grid: Grid, lines: list[Line]) -> Found | None:
     xs = _snap(sorted({v[0] for v in grid.vsegs if v[2] - v[1] >= P.MIN_ROW_HEIGHT} | {x0, x1}))
     bands = [(a, b) for a, b in zip(ys, ys[1:]) if b - a >= P.MIN_ROW_HEIGHT]
     cols = [(a, b) for a, b in zip(xs, xs[1:]) if b - a >= P.MIN_ROW_HEIGHT]
+    # A column no two rules run across lies outside the table (a line touching it from the side,
+    # a page tab): the grid ends where its rules do.
+    ruled = [sum(1 for y in ys if _covers(grid.hsegs, y, a, b)) >= 2 for a, b in cols]
+    if any(ruled):
+        first, last = ruled.index(True), len(ruled) - 1 - ruled[::-1].index(True)
+        cols = cols[first:last + 1]
+        x0, x1 = cols[0][0], cols[-1][1]
     if len(bands) < 2 or len(cols) < 1:
         return None
     inside = [ln for ln in lines if x0 - 1 <= ln.cx <= x1 + 1 and y0 - 1 <= ln.cy <= y1 + 1]
@@ -236,7 +244,7 @@ def ruled_table(grid: Grid, lines: list[Line]) -> Found | None:
     table = _tidy(rows, header_rows)
     if table is None:
         return None
-    return Found(table, grid.bbox, inside, ruled=True)
+    return Found(table, (x0, y0, x1, y1), inside, ruled=True)
 
 
 def _slot(v: float, spans: list[tuple[float, float]]) -> int | None:
@@ -339,9 +347,20 @@ class _Piece:
     def cy(self) -> float:
         return (self.bbox[1] + self.bbox[3]) / 2
 
+    @property
+    def cx(self) -> float:
+        return (self.bbox[0] + self.bbox[2]) / 2
+
 
 def borderless_tables(lines: list[Line]) -> list[Found]:
-    """Tables of aligned text without cell rules: 3+ rows of 2+ pieces lining up in columns."""
+    """Tables of aligned text without cell rules: 3+ rows of 2+ pieces lining up in columns.
+
+    On a page of two text columns each column is searched alone: a table set in one column
+    never takes the other column's lines for cells.
+    """
+    sides = _text_columns(lines)
+    if sides is not None:
+        return [t for side in sides for t in borderless_tables(side)]
     pieces = [_Piece(t, b, ln) for ln in lines for t, b in ln.pieces()]
     rows = _rows(pieces)
     found: list[Found] = []
@@ -368,6 +387,37 @@ def borderless_tables(lines: list[Line]) -> list[Found]:
         else:
             i += 1
     return found
+
+
+def _text_columns(lines: list[Line]) -> tuple[list[Line], list[Line]] | None:
+    """The lines left and right of a gutter between two columns of running text, or None.
+
+    The gutter is a vertical line in the middle half crossed by (almost) no line, with on each
+    side at least three wide lines (60%+ of that side's width: prose, not table cells).
+    """
+    if len(lines) < 8:
+        return None
+    x0 = min(ln.bbox[0] for ln in lines)
+    x1 = max(ln.bbox[2] for ln in lines)
+    width = x1 - x0
+    best = None
+    for k in range(26):
+        x = x0 + width * (0.25 + 0.02 * k)
+        crossing = sum(1 for ln in lines if ln.bbox[0] < x < ln.bbox[2])
+        if best is None or crossing < best[0]:
+            best = (crossing, x)
+    crossing, x = best
+    if crossing > 0.05 * len(lines):
+        return None
+    left = [ln for ln in lines if ln.bbox[2] <= x]
+    right = [ln for ln in lines if ln.bbox[0] >= x]
+
+    def prose(side: list[Line], a: float, b: float) -> bool:
+        return sum(1 for ln in side if ln.bbox[2] - ln.bbox[0] >= 0.6 * (b - a) and len(ln.text) >= 15) >= 3
+
+    if prose(left, x0, x) and prose(right, x, x1):
+        return left, right
+    return None
 
 
 def _rows(pieces: list[_Piece]) -> list[list[_Piece]]:
@@ -400,21 +450,32 @@ def _same_column(a: _Piece, b: _Piece, size: float) -> bool:
             or min(ax1, bx1) - max(ax0, bx0) > 0.5 * min(ax1 - ax0, bx1 - bx0))
 
 
+_NOTE = re.compile(r"^\s*(?:주\s*[:：)]|자료\s*[:：]|출처\s*[:：]|\*|※|\d+\)\s)")
+
+
 def _grid_of(rows: list[list[_Piece]], size: float) -> Found | None:
-    """Columns from the pieces' overlap; a Table when the rows look like one."""
+    """Columns from the rows with the most cells; a Table when the rows look like one.
+
+    Rows above the first such full row are the header (a header cell over several columns
+    names each of them); notes below the table ("주:", "자료:") are left out; a label set on
+    two lines around its row of figures ("지식재산 / 5.0 2.9 … / 생산물투자") joins that row.
+    """
+    while rows and _NOTE.match(rows[-1][0].text):
+        rows = rows[:-1]
     multi = [r for r in rows if len(r) >= 2]
     if len(multi) < P.TABLE_MIN_ROWS:
         return None
-    pieces = [p for r in rows for p in r]
-    # Column spans: overlapping x ranges (a little tolerance) merge.
-    spans: list[list[float]] = []
-    for p in sorted(pieces, key=lambda p: p.bbox[0]):
+    most = max(len(r) for r in rows)
+    anchors = [r for r in rows if len(r) == most]  # (a row whose cells ran together has fewer)
+    spans: list[list[float]] = []  # column spans: the full rows' cells, overlapping ones merged
+    for p in sorted((p for r in anchors for p in r), key=lambda p: p.bbox[0]):
         if spans and p.bbox[0] <= spans[-1][1] + 0.3 * size:
             spans[-1][1] = max(spans[-1][1], p.bbox[2])
         else:
             spans.append([p.bbox[0], p.bbox[2]])
     if len(spans) < P.TABLE_MIN_COLUMNS:
         return None
+    pieces = [p for r in rows for p in r]
     texts = [p.text for p in pieces]
     long = sum(1 for t in texts if len(t) > P.TABLE_MAX_CELL_CHARS)
     prose = sum(1 for t in texts if re.search(r"[가-힣a-z][.!?]$", t))
@@ -423,24 +484,50 @@ def _grid_of(rows: list[list[_Piece]], size: float) -> Found | None:
         return None
     if len(spans) == 2 and numeric * 3 < len(texts):  # two columns of words: a layout, not a table
         return None
+    first_full = next(i for i, r in enumerate(rows) if r in anchors)
     grid: list[list[str]] = []
-    line_ids = set()
-    for r in rows:
+    for k, r in enumerate(rows):
         cells = [""] * len(spans)
         for p in r:
-            c = next(k for k, s in enumerate(spans) if s[0] - 0.5 <= p.bbox[0] <= s[1] + 0.5)
-            cells[c] = f"{cells[c]} {p.text}".strip()
-            line_ids.add(id(p.line))
-        # A row filling few columns right under a full one continues its cells (wrapped text).
-        if grid and sum(1 for c in cells if c) * 2 < len(spans) and _close(r, rows, size):
-            grid[-1] = [f"{a} {b}".strip() for a, b in zip(grid[-1], cells)]
-        else:
-            grid.append(cells)
-    table = _tidy(grid, 1)
+            covered = [i for i, sp in enumerate(spans) if min(sp[1], p.bbox[2]) - max(sp[0], p.bbox[0]) > 0]
+            if not covered:  # between columns: the nearest
+                covered = [min(range(len(spans)), key=lambda i: abs((spans[i][0] + spans[i][1]) / 2 - p.cx))]
+            for i in covered if k < first_full else covered[:1]:
+                cells[i] = f"{cells[i]} {p.text}".strip()
+        grid.append(cells)
+    grid = _join_stacked_labels(grid, rows, size)
+    header = first_full if 0 < first_full <= 3 else 1
+    table = _tidy(grid, header)
     if table is None:
         return None
     lines = list({id(p.line): p.line for p in pieces}.values())
     return Found(table, union([p.bbox for p in pieces]), lines, ruled=False)
+
+
+def _join_stacked_labels(grid: list[list[str]], rows: list[list[_Piece]], size: float) -> list[list[str]]:
+    """Rows holding only a first-column label join the row of figures they belong to: the row below
+    or above without a label of its own, else the full row right above (a label wrapped onto a
+    second line)."""
+    out: list[list[str]] = []
+    pending = ""
+    for k, cells in enumerate(grid):
+        only_label = cells[0] and not any(cells[1:])
+        if only_label:
+            below = grid[k + 1] if k + 1 < len(grid) else None
+            if below is not None and not below[0] and any(below[1:]):
+                pending = f"{pending} {cells[0]}".strip()  # a label above its unlabelled figures
+                continue
+            if out and not out[-1][0] and any(out[-1][1:]):
+                out[-1][0] = cells[0]  # ... or below them
+                continue
+            if out and any(out[-1][1:]) and _close(rows[k], rows, size):
+                out[-1][0] = f"{out[-1][0]} {cells[0]}".strip()  # a wrapped label
+                continue
+        if pending:
+            cells = [f"{pending} {cells[0]}".strip(), *cells[1:]]
+            pending = ""
+        out.append(cells)
+    return out
 
 
 def _close(row: list[_Piece], rows: list[list[_Piece]], size: float) -> bool:
