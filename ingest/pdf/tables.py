@@ -16,6 +16,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from docqa.types import BBox, Table
 from ingest.pdf import params as P
 from ingest.pdf.glyphs import Line, RawPage, clean, union
@@ -72,7 +74,7 @@ def find_grids(raw: RawPage) -> list[Grid]:
         if len(_snap(sorted(h[0] for h in hs))) < 2 or not vs:
             continue
         bbox = (min(s[0] for s in group), min(s[1] for s in group), max(s[2] for s in group), max(s[3] for s in group))
-        grids.append(Grid(bbox, hs, vs))
+        grids.append(Grid(bbox, sorted(hs), sorted(vs)))
     return grids
 
 
@@ -140,9 +142,15 @@ def _snap(values: list[float], tol: float = P.SNAP) -> list[float]:
 
 
 def _covers(segs: list[Seg], at: float, lo: float, hi: float) -> bool:
-    """Whether a rule at `at` (within SNAP) covers most of lo..hi."""
+    """Whether a rule at `at` (within SNAP) covers most of lo..hi (`segs` sorted by position)."""
     need = 0.5 * (hi - lo)
-    return any(abs(s[0] - at) <= P.SNAP + 0.5 and min(s[2], hi) - max(s[1], lo) >= need for s in segs)
+    i = bisect.bisect_left(segs, (at - P.SNAP - 0.5,))
+    while i < len(segs) and segs[i][0] <= at + P.SNAP + 0.5:
+        s = segs[i]
+        if min(s[2], hi) - max(s[1], lo) >= need:
+            return True
+        i += 1
+    return False
 
 
 def ruled_table(grid: Grid, lines: list[Line]) -> Found | None:
@@ -400,13 +408,12 @@ def _text_columns(lines: list[Line]) -> tuple[list[Line], list[Line]] | None:
     x0 = min(ln.bbox[0] for ln in lines)
     x1 = max(ln.bbox[2] for ln in lines)
     width = x1 - x0
-    best = None
-    for k in range(26):
-        x = x0 + width * (0.25 + 0.02 * k)
-        crossing = sum(1 for ln in lines if ln.bbox[0] < x < ln.bbox[2])
-        if best is None or crossing < best[0]:
-            best = (crossing, x)
-    crossing, x = best
+    starts = np.array([ln.bbox[0] for ln in lines])
+    ends = np.array([ln.bbox[2] for ln in lines])
+    xs = x0 + width * (0.25 + 0.02 * np.arange(26))
+    crossings = ((starts[None, :] < xs[:, None]) & (xs[:, None] < ends[None, :])).sum(axis=1)
+    k = int(np.argmin(crossings))
+    crossing, x = int(crossings[k]), float(xs[k])
     if crossing > 0.05 * len(lines):
         return None
     left = [ln for ln in lines if ln.bbox[2] <= x]
