@@ -6,8 +6,9 @@ import re
 from collections.abc import Sequence
 
 # A sentence ends at . ! ? (and their full-width forms) followed by white space, or at a line break.
-# "2.1조", "’24.3월" and "3.5%" stay whole because no space follows the dot.
-_SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|\n+")
+# "2.1조", "’24.3월" and "3.5%" stay whole because no space follows the dot; nor does a period
+# after a number end one: Korean dates are written "2012. 7. 20." inside sentences.
+_SENTENCE_END = re.compile(r"(?<=[.!?。？！])(?<!\d\.)\s+|\n+")
 
 
 def sentence_spans(text: str, base: int = 0) -> list[tuple[int, int]]:

@@ -22,7 +22,7 @@ from docqa.text import context_line, sentence_spans, table_row_lines
 from docqa.types import Block, Chunk, Page, ParsedDocument, Table
 from ingest.parse import PARSER_VERSION
 
-CHUNKER_VERSION = "page-sentence-v2"
+CHUNKER_VERSION = "page-sentence-v3"
 _ATOMS = ("table", "figure")
 _SAFETY = 4  # tokens kept free in table/figure parts: pieces counted apart can merge differently
 

@@ -35,7 +35,7 @@ from ingest.pdf.tables import Found, borderless_tables, find_grids, join_continu
 
 log = logging.getLogger(__name__)
 
-PARSER_VERSION = "pdf-v5"  # bumped whenever parsing changes what is indexed
+PARSER_VERSION = "pdf-v6"  # bumped whenever parsing changes what is indexed
 
 ProgressFn = Callable[[float], None]
 

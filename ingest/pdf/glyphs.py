@@ -34,6 +34,7 @@ if _LAZY_VECTORS is not None:
 _PUA = re.compile("[\ue000-\uf8ff]")
 _CID = re.compile(r"\(cid:\d+\)")
 _BAD = re.compile(r"[\ue000-\uf8ff\ufffd\x00-\x08\x0e-\x1f\x7f-\x9f]")  # broken text layer: PUA, U+FFFD, controls
+_SYMBOL_FONT = re.compile(r"(?i)wingding|webding|dingbat|zapf|^symbol|[+-]symbol")
 _NUMBERISH = set("0123456789%)")
 _NUMBER_START = set("0123456789-−+△▲▼(")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
@@ -221,7 +222,10 @@ def _make_line(fragments: list[dict], block: int) -> Line | None:
             if not glyphs:
                 continue
             size = float(span["size"]) or 1.0
-            chars.extend([(ch["c"], *ch["bbox"]) for ch in glyphs])
+            if _SYMBOL_FONT.search(span["font"]):  # a bullet set in a symbol font reads "n", "l", "£"...
+                chars.extend([(" " if ch["c"].isspace() else "•", *ch["bbox"]) for ch in glyphs])
+            else:
+                chars.extend([(ch["c"], *ch["bbox"]) for ch in glyphs])
             sizes.extend([size] * len(glyphs))
             solid = sum(1 for ch in glyphs if not ch["c"].isspace())
             if solid:

@@ -191,9 +191,9 @@ def continues(para: Para, ln: Line, unit: Unit, gaps: dict[float, float]) -> boo
     if pitch > max(allowed, 1.5 * size):
         return False
     x = ln.bbox[0]
-    if _full(para) and not ends_sentence(prev.text):
-        # A full line in the middle of a sentence goes on in the next line below it, wherever
-        # that starts (a numbered paragraph's lines wrap to the margin, or under its text).
+    if _full(para, P.NEAR_FULL_EM) and not ends_sentence(prev.text):
+        # A (nearly) full line in the middle of a sentence goes on in the next line below it,
+        # wherever that starts (a numbered paragraph's lines wrap to the margin, or under its text).
         return x < prev.bbox[2] and ln.bbox[2] > prev.bbox[0]
     # Horizontal place: a continuation line starts at the paragraph's left edge.
     if len(para.lines) - para.column_start == 1:
