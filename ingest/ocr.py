@@ -211,9 +211,9 @@ def _layout(page: pymupdf.Page, area: pymupdf.Rect) -> list[pymupdf.Rect]:
     MuPDF runs Tesseract as one uniform block of text (no page segmentation), so on a
     two-column page it reads lines straight across both columns, and where the columns'
     lines don't line up it garbles them. Cut first, on a coarse rendering: a column gutter
-    is a blank vertical strip at least LAYOUT_GUTTER_PT wide in the middle of the text, over at
-    least LAYOUT_GUTTER_HEIGHT of it (and LAYOUT_GUTTER_MIN_PT), with text on both sides; above and below
-    it the text runs full width and is cut again the same way.
+    is a blank vertical strip at least LAYOUT_GUTTER_PT wide in the middle of the text,
+    over at least LAYOUT_GUTTER_HEIGHT of it (and LAYOUT_GUTTER_MIN_PT), with text on both
+    sides; above and below it the text runs full width and is cut again the same way.
     """
     import numpy as np
     import pymupdf
@@ -234,7 +234,7 @@ def _layout(page: pymupdf.Page, area: pymupdf.Rect) -> list[pymupdf.Rect]:
 
 
 def _blocks(ink, y0: int, y1: int, x0: int, x1: int, width: int, min_height: int,
-         out: list[tuple[int, int, int, int]], depth: int = 0) -> None:
+            out: list[tuple[int, int, int, int]], depth: int = 0) -> None:
     """Append the blocks of ink[y0:y1, x0:x1] to `out` (pixel boxes): top, left column, right column, bottom."""
     import numpy as np
 
