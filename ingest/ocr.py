@@ -317,7 +317,8 @@ def _rows_of(chars: list[_Char], height: float) -> list[list[_Char]]:
 
     Its boxes are sometimes wrong (a syllable's box two lines tall, or reaching over the
     next word), so rows follow the median centre of their characters, not any one box.
-    Rows come back sorted left to right.
+    Characters stay in Tesseract's order: neighbouring boxes overlap ("2017" and "년"),
+    so sorting them by position would scramble them.
     """
     rows: list[list[_Char]] = []
     centre = 0.0
@@ -330,7 +331,7 @@ def _rows_of(chars: list[_Char], height: float) -> list[list[_Char]]:
         else:
             rows.append([ch])
             centre = cy
-    return [_dedupe(sorted(row, key=lambda c: c.x0)) for row in rows]
+    return [_dedupe(row) for row in rows]
 
 
 def _dedupe(row: list[_Char]) -> list[_Char]:
@@ -366,11 +367,11 @@ def _gutter(rows: list[list[_Char]], height: float) -> float | None:
     (full-width titles and paragraphs cross it, and Tesseract stretches some boxes over it).
     Letter-spaced titles and form labels have gaps too, but not that much text beside them.
     """
-    left = min(row[0].x0 for row in rows)
+    left = min(c.x0 for row in rows for c in row)
     right = max(c.x1 for row in rows for c in row)
     gaps = [_gaps(row, height) for row in rows]
-    starts = [[c.x0 for c in row] for row in rows]  # rows are sorted by x0
-    spans = [(row[0].x0, max(c.x1 for c in row)) for row in rows]
+    starts = [sorted(c.x0 for c in row) for row in rows]
+    spans = [(x0s[0], max(c.x1 for c in row)) for x0s, row in zip(starts, rows)]
     best, xs = 0, []  # the most rows with a gap, at these x
     x = left + (right - left) / 4
     while x < right - (right - left) / 4:
@@ -486,9 +487,10 @@ def _line(piece: _Piece, height: float, to_page: pymupdf.Matrix) -> OcrLine | No
 
 
 def _drop_stacks(pieces: list[_Piece], height: float) -> list[_Piece]:
-    """Pieces of one or two characters stacked three or more high: vertical text, which Tesseract
-    reads as a column of unrelated syllables (side tabs, rotated axis titles)."""
-    small = [p for p in pieces if len(p.chars) <= 2]
+    """Narrow pieces (one or two characters, no wider than tall) stacked three or more high:
+    vertical text, which Tesseract reads as a column of unrelated syllables (side tabs,
+    rotated axis titles)."""
+    small = [p for p in pieces if len(p.chars) <= 2 and p.x1 - p.x0 <= 1.5 * (p.y1 - p.y0)]
     stacked = set()
     for p in small:
         column = [q for q in small if q is not p and min(p.x1, q.x1) - max(p.x0, q.x0) > 0
