@@ -1,7 +1,7 @@
 """OCR accuracy and speed on ../shared/eval: synthetic scans with ground truth, the real scans, raster regions.
 
-    python -m bench.ocr [--dpi 150 200 300] [--lang Hangul kor] [--scan-dpi 200 300]
-                        [--skip-synthetic] [--skip-real] [--skip-regions] [--json OUT]
+    python -m bench.ocr [--dpi 150 200 300] [--lang Hangul kor] [--scan-dpi 200 300] [--baseline]
+                        [--real-dpi 200] [--skip-synthetic] [--skip-real] [--skip-regions] [--json OUT] [-v]
 
 Synthetic: pages of eval PDFs that have a good text layer are rasterised like a scan
 (grey, slightly skewed and blurred, JPEG) into an image-only PDF page of the same size,
@@ -10,6 +10,7 @@ OCR'd with each option and compared with the page's own text layer:
   OCR words whose centres fall inside that line's box (recognition and boxes together);
 - `order_acc`: the same over the whole page in reading order (text layer order vs OCR order);
 - `space_f1`: word breaks of the OCR text against the text layer's, on aligned characters.
+`--baseline` adds PyMuPDF's plain `get_textpage_ocr` (its own words and lines) for comparison.
 Real: the scanned eval PDFs and the outlined-text pages of the 청년농신보 booklet, with
 seconds per page and a sample. Regions: raster images `raster_regions` selects on text
 pages of all PDFs, and what OCR of them costs.
@@ -183,11 +184,26 @@ def _f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def run_synthetic(pdfs: Path, dpis: list[int], langs: list[str], scan_dpis: list[int], settings) -> list[dict]:
-    """One row per (scan dpi, lang, dpi): accuracy and CPU seconds over GROUND_TRUTH_PAGES."""
-    import pymupdf
+def plain_pymupdf_ocr(page, dpi: int, settings) -> list:
+    """The baseline: PyMuPDF's own OCR text page (`get_textpage_ocr`), its words and lines as they come."""
+    from ingest.ocr import OcrLine, OcrWord
 
-    from ingest.ocr import ocr_page
+    tp = page.get_textpage_ocr(language=settings.ocr_lang, dpi=dpi, full=True, tessdata=settings.tessdata)
+    lines: dict[tuple[int, int], list] = {}
+    for x0, y0, x1, y1, word, block, line, _ in page.get_text("words", textpage=tp, sort=False):
+        lines.setdefault((block, line), []).append(OcrWord(unicodedata.normalize("NFC", word), (x0, y0, x1, y1)))
+    return [OcrLine(" ".join(w.text for w in ws), (min(w.bbox[0] for w in ws), min(w.bbox[1] for w in ws),
+                                                   max(w.bbox[2] for w in ws), max(w.bbox[3] for w in ws)),
+                    tuple(ws)) for ws in lines.values()]
+
+
+def run_synthetic(pdfs: Path, dpis: list[int], langs: list[str], scan_dpis: list[int], settings,
+                  baseline: bool = False) -> list[dict]:
+    """One row per (scan dpi, lang, dpi): accuracy and CPU seconds over GROUND_TRUTH_PAGES.
+
+    With `baseline`, also PyMuPDF's plain OCR text page for each (scan dpi, lang, dpi).
+    """
+    import pymupdf
 
     scans = []
     for rel, number in GROUND_TRUTH_PAGES:
@@ -197,30 +213,41 @@ def run_synthetic(pdfs: Path, dpis: list[int], langs: list[str], scan_dpis: list
             for scan_dpi in scan_dpis:
                 scans.append((rel, number, scan_dpi, truth, scan_like(page, scan_dpi, seed=number)))
     rows = []
+    methods = ["ingest.ocr"] + (["plain get_textpage_ocr"] if baseline else [])
     for scan_dpi in scan_dpis:
         for lang in langs:
             for dpi in dpis:
-                agg = {"chars": 0, "errors": 0, "page_chars": 0, "order_errors": 0, "tp": 0, "fp": 0, "fn": 0}
-                seconds = []
-                for rel, number, sd, truth, data in scans:
-                    if sd != scan_dpi:
-                        continue
-                    with pymupdf.open(stream=data) as doc:
-                        t0 = time.process_time()
-                        lines = ocr_page(doc[0], dpi=dpi, settings=replace(settings, ocr_lang=lang))
-                        seconds.append(time.process_time() - t0)
-                    s = score_page(lines, truth)
-                    log.info("scan %d %s dpi %d %s p%d: acc %.3f order %.3f %.1fs", scan_dpi, lang, dpi, rel,
-                             number, 1 - s["errors"] / s["chars"], 1 - s["order_errors"] / s["page_chars"],
-                             seconds[-1])
-                    for k in agg:
-                        agg[k] += s[k]
-                rows.append({"scan_dpi": scan_dpi, "lang": lang, "dpi": dpi, "pages": len(seconds),
-                             "char_acc": 1 - agg["errors"] / agg["chars"],
-                             "order_acc": 1 - agg["order_errors"] / agg["page_chars"],
-                             "space_f1": _f1(agg["tp"], agg["fp"], agg["fn"]),
-                             "sec_per_page": statistics.mean(seconds)})
+                for method in methods:
+                    rows.append(_score_option(scans, scan_dpi, lang, dpi, method, settings))
     return rows
+
+
+def _score_option(scans: list, scan_dpi: int, lang: str, dpi: int, method: str, settings) -> dict:
+    import pymupdf
+
+    from ingest.ocr import ocr_page
+
+    agg = {"chars": 0, "errors": 0, "page_chars": 0, "order_errors": 0, "tp": 0, "fp": 0, "fn": 0}
+    seconds = []
+    option = replace(settings, ocr_lang=lang)
+    for rel, number, sd, truth, data in scans:
+        if sd != scan_dpi:
+            continue
+        with pymupdf.open(stream=data) as doc:
+            t0 = time.process_time()
+            if method == "ingest.ocr":
+                lines = ocr_page(doc[0], dpi=dpi, settings=option)
+            else:
+                lines = plain_pymupdf_ocr(doc[0], dpi, option)
+            seconds.append(time.process_time() - t0)
+        s = score_page(lines, truth)
+        log.info("scan %d %s dpi %d %s %s p%d: acc %.3f order %.3f %.1fs", scan_dpi, lang, dpi, method, rel, number,
+                 1 - s["errors"] / s["chars"], 1 - s["order_errors"] / s["page_chars"], seconds[-1])
+        for k in agg:
+            agg[k] += s[k]
+    return {"scan_dpi": scan_dpi, "lang": lang, "dpi": dpi, "method": method, "pages": len(seconds),
+            "char_acc": 1 - agg["errors"] / agg["chars"], "order_acc": 1 - agg["order_errors"] / agg["page_chars"],
+            "space_f1": _f1(agg["tp"], agg["fp"], agg["fn"]), "sec_per_page": statistics.mean(seconds)}
 
 
 def _needs_ocr(page) -> bool:
@@ -298,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scan-dpi", type=int, nargs="+", default=[300], help="resolution of the synthetic scans")
     parser.add_argument("--real-dpi", type=int, nargs="+", help="OCR resolution(s) for the real scans and the "
                         "regions (default: the product's, RAG_OCR_DPI)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also score PyMuPDF's plain get_textpage_ocr on the synthetic scans")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-regions", action="store_true")
@@ -317,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"settings": {"ocr_dpi": settings.ocr_dpi, "ocr_lang": settings.ocr_lang,
                               "tessdata": settings.tessdata}}
     if not args.skip_synthetic:
-        rows = run_synthetic(args.pdfs, args.dpi, args.lang, args.scan_dpi, settings)
+        rows = run_synthetic(args.pdfs, args.dpi, args.lang, args.scan_dpi, settings, args.baseline)
         out["synthetic"] = rows
         print(f"## Synthetic scans ({len(GROUND_TRUTH_PAGES)} pages with a text layer, rasterised)\n")
         print(markdown_table(list(rows[0]), [list(r.values()) for r in rows]) + "\n")

@@ -46,16 +46,26 @@ _FALLBACK_LANG = "kor"  # used when the default `Hangul` model is missing but `k
 # Hangul syllables share one advance, so a word space shows as a step between two syllables'
 # centres longer than the line's usual step (its pitch), when their ink is apart too; other
 # characters (Latin, digits, punctuation) have their own widths: only the ink gap counts.
-SPACE_PITCH = 1.24  # a step between Hangul syllables longer than this many pitches ...
-SPACE_GAP = 0.2  # ... with at least this much ink gap (in heights) is a word space
+SPACE_PITCH = 1.2  # a step between Hangul syllables longer than this many pitches ...
+SPACE_GAP = 0.15  # ... with at least this much ink gap (in heights) is a word space
 OTHER_GAP = 0.24  # an ink gap wider than this (in heights) next to a non-Hangul character is a word space
 COLUMN_GAP = 3.0  # a gap wider than this splits a recognised line (table cells, form fields)
+# Columns Tesseract read as one (when _layout found no gutter in the image):
 GUTTER_GAP = 0.5  # a gap at least this wide, at the same x on many rows, is a column gutter ...
-GUTTER_ROWS = 0.2  # ... on at least this share of the rows ...
+GUTTER_ROWS = 0.2  # ... on at least this share of the rows and 8 of them ...
 GUTTER_SIDE = 5  # ... with at least this many characters on either side
 MAX_WIDTH = 1.25  # a character's box is cut to this many times its height
 ROW_TOLERANCE = 0.6  # a character whose centre is this far from its row's centre starts a new row
-LINE_OVERLAP = 0.5  # pieces whose vertical overlap exceeds this share of the lower one sit on one line
+SAME_LINE = 0.5  # pieces whose centres are closer than this share of the lower one's height sit on one line
+
+# Page layout before OCR (see _layout), in points unless said otherwise.
+LAYOUT_DPI = 72  # coarse rendering the columns are found on
+LAYOUT_MIN_PT = 200  # areas smaller than this either way are OCR'd whole
+INK_LEVEL = 200  # grey below this is ink (small text renders light at this resolution)
+LAYOUT_GUTTER_PT = 7.0  # a column gutter is a blank strip at least this wide ...
+LAYOUT_GUTTER_HEIGHT = 0.3  # ... over at least this share of the block's height ...
+LAYOUT_GUTTER_MIN_PT = 100.0  # ... and at least this high
+LAYOUT_PAD_PT = 4.0  # white margin kept around each block (Tesseract reads text touching the edge badly)
 
 # Raster regions (see raster_regions).
 REGION_TEXT_COVER = 0.01  # the page's text covers this share of an image: background or a scan with a text layer
@@ -100,10 +110,12 @@ class _Char:
 
 
 class _Piece:
-    """Characters of one visual line segment, left to right, with their union box (OCR image space)."""
+    """Characters of one visual line segment, left to right, with their union box (OCR image space)
+    and the index of the row Tesseract read them in (its line order is the reading order of a block)."""
 
-    def __init__(self, chars: list[_Char]):
+    def __init__(self, chars: list[_Char], row: int):
         self.chars = chars
+        self.row = row
         self.x0 = min(c.x0 for c in chars)
         self.y0 = min(c.y0 for c in chars)
         self.x1 = max(c.x1 for c in chars)
@@ -174,25 +186,101 @@ def ocr_page(page: pymupdf.Page, clip: pymupdf.Rect | None = None, dpi: int | No
     Raises OcrUnavailableError when OCR can't run (see `ocr_status`). An area without
     text gives an empty list.
     """
+    import pymupdf
+
     settings = settings or Settings.from_env()
     tessdata, lang, reason = _resolve(settings)
     reason = reason or _trial(tessdata, lang)
     if reason:
         raise OcrUnavailableError(reason)
-    chars, to_page = _recognise(page, clip, dpi or settings.ocr_dpi, lang, tessdata)
-    return _assemble(chars, to_page)
-
-
-def _recognise(page: pymupdf.Page, clip: pymupdf.Rect | None, dpi: int, lang: str,
-               tessdata: str) -> tuple[list[_Char], pymupdf.Matrix]:
-    """Tesseract's characters in the order it read them, and the matrix from their space to the page's."""
-    import pymupdf
-
-    # Render as displayed (rotation applied) so text lines are horizontal for Tesseract;
-    # the clip is given in unrotated page coordinates like everything else.
+    # Work on the page as displayed (rotation applied) so text lines are horizontal for
+    # Tesseract; the clip is given in unrotated page coordinates like everything else.
     area = page.rect if clip is None else (pymupdf.Rect(clip) * page.rotation_matrix) & page.rect
     if area.is_empty:
-        return [], pymupdf.Identity
+        return []
+    lines = []
+    for region in _layout(page, area):
+        chars, to_page = _recognise(page, region, dpi or settings.ocr_dpi, lang, tessdata)
+        lines += _assemble(chars, to_page)
+    return lines
+
+
+def _layout(page: pymupdf.Page, area: pymupdf.Rect) -> list[pymupdf.Rect]:
+    """`area` (displayed coordinates) cut into blocks to OCR one by one, in reading order.
+
+    MuPDF runs Tesseract as one uniform block of text (no page segmentation), so on a
+    two-column page it reads lines straight across both columns, and where the columns'
+    lines don't line up it garbles them. Cut first, on a coarse rendering: a column gutter
+    is a blank vertical strip at least LAYOUT_GUTTER_PT wide in the middle of the text,
+    over at least LAYOUT_GUTTER_HEIGHT of it (and LAYOUT_GUTTER_MIN_PT), with text on both
+    sides; above and below it the text runs full width and is cut again the same way.
+    """
+    import numpy as np
+    import pymupdf
+
+    if area.width < LAYOUT_MIN_PT or area.height < LAYOUT_MIN_PT:
+        return [area]
+    pix = page.get_pixmap(dpi=LAYOUT_DPI, clip=area, colorspace=pymupdf.csGRAY, alpha=False)
+    grey = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.stride)[:, :pix.width]
+    ink = grey < INK_LEVEL
+    sx, sy = area.width / pix.width, area.height / pix.height
+    width = max(1, round(LAYOUT_GUTTER_PT / sx))
+    blocks: list[tuple[int, int, int, int]] = []
+    _blocks(ink, 0, ink.shape[0], 0, ink.shape[1], width, round(LAYOUT_GUTTER_MIN_PT / sy), blocks)
+    pad = LAYOUT_PAD_PT
+    rects = [pymupdf.Rect(area.x0 + x0 * sx - pad, area.y0 + y0 * sy - pad, area.x0 + x1 * sx + pad,
+                          area.y0 + y1 * sy + pad) & area for x0, y0, x1, y1 in blocks]
+    return [r for r in rects if not r.is_empty] or [area]
+
+
+def _blocks(ink, y0: int, y1: int, x0: int, x1: int, width: int, min_height: int,
+            out: list[tuple[int, int, int, int]], depth: int = 0) -> None:
+    """Append the blocks of ink[y0:y1, x0:x1] to `out` (pixel boxes): top, left column, right column, bottom."""
+    import numpy as np
+
+    sub = ink[y0:y1, x0:x1]
+    rows, cols = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
+    if not len(rows):
+        return
+    y0, y1, x0, x1 = y0 + rows[0], y0 + rows[-1] + 1, x0 + cols[0], x0 + cols[-1] + 1
+    sub = ink[y0:y1, x0:x1].astype(np.int32)
+    h, w = sub.shape
+    if depth < 4 and w > 4 * width:
+        # Ink in each window of `width` columns; a speck or two is scanner noise.
+        sums = np.cumsum(np.pad(sub, ((0, 0), (1, 0))), axis=1)
+        dark = (sums[:, width:] - sums[:, :-width]) >= 2
+        lo, hi = int(w * 0.2), int(w * 0.8) - width
+        if hi > lo:
+            # Longest blank vertical run in each candidate window.
+            run = np.zeros(hi - lo, dtype=np.int32)
+            best = np.zeros(hi - lo, dtype=np.int32)
+            end = np.zeros(hi - lo, dtype=np.int32)
+            for y in range(h):
+                run = np.where(dark[y, lo:hi], 0, run + 1)
+                longer = run > best
+                best = np.where(longer, run, best)
+                end = np.where(longer, y, end)
+            i = int(np.argmax(best))
+            length = int(best[i])
+            if length >= max(LAYOUT_GUTTER_HEIGHT * h, min_height):
+                top, bottom = int(end[i]) - length + 1, int(end[i]) + 1
+                gx = x0 + lo + i + width // 2
+                band = ink[y0 + top:y0 + bottom]
+                if band[:, x0:gx].any(axis=1).mean() > 0.3 and band[:, gx:x1].any(axis=1).mean() > 0.3:
+                    _blocks(ink, y0, y0 + top, x0, x1, width, min_height, out, depth + 1)
+                    _blocks(ink, y0 + top, y0 + bottom, x0, gx, width, min_height, out, depth + 1)
+                    _blocks(ink, y0 + top, y0 + bottom, gx, x1, width, min_height, out, depth + 1)
+                    _blocks(ink, y0 + bottom, y1, x0, x1, width, min_height, out, depth + 1)
+                    return
+    out.append((x0, y0, x1, y1))
+
+
+def _recognise(page: pymupdf.Page, area: pymupdf.Rect, dpi: int, lang: str,
+               tessdata: str) -> tuple[list[_Char], pymupdf.Matrix]:
+    """Tesseract's characters in `area` (displayed coordinates) in the order it read them,
+    and the matrix from their space to the page's (unrotated) coordinates."""
+    import pymupdf
+
     # RGB: MuPDF's OCR writer recognises nothing in a grey pixmap (measured, PyMuPDF 1.28).
     pix = page.get_pixmap(dpi=dpi, clip=area, alpha=False)
     # Uncompressed: deflating the embedded page image would cost ~7% more and nobody reads it.
@@ -218,7 +306,7 @@ def _assemble(chars: list[_Char], to_page: pymupdf.Matrix) -> list[OcrLine]:
     height = statistics.median(c.y1 - c.y0 for c in chars)
     rows = _rows_of(chars, height)
     gutter = _gutter(rows, height)
-    pieces = _merge([p for row in rows for p in _split(row, height, gutter)], height, gutter)
+    pieces = _merge([p for i, row in enumerate(rows) for p in _split(row, i, height, gutter)], height, gutter)
     pieces = _drop_stacks(pieces, height)
     lines = [_line(p, height, to_page) for p in _reading_order(pieces, gutter)]
     return [ln for ln in lines if ln is not None and plausible(ln.text)]
@@ -229,7 +317,8 @@ def _rows_of(chars: list[_Char], height: float) -> list[list[_Char]]:
 
     Its boxes are sometimes wrong (a syllable's box two lines tall, or reaching over the
     next word), so rows follow the median centre of their characters, not any one box.
-    Rows come back sorted left to right.
+    Characters stay in Tesseract's order: neighbouring boxes overlap ("2017" and "년"),
+    so sorting them by position would scramble them.
     """
     rows: list[list[_Char]] = []
     centre = 0.0
@@ -242,7 +331,7 @@ def _rows_of(chars: list[_Char], height: float) -> list[list[_Char]]:
         else:
             rows.append([ch])
             centre = cy
-    return [_dedupe(sorted(row, key=lambda c: c.x0)) for row in rows]
+    return [_dedupe(row) for row in rows]
 
 
 def _dedupe(row: list[_Char]) -> list[_Char]:
@@ -274,15 +363,15 @@ def _gutter(rows: list[list[_Char]], height: float) -> float | None:
     Tesseract reads a two-column page as one block, so its lines run across both columns.
     The gutter is an x in the middle half of the text where many rows have a gap with a
     column's worth of text (GUTTER_SIDE characters) on both sides, and few rows have ink:
-    at least GUTTER_ROWS of the rows and 4 of them, crossed by at most half as many rows
+    at least GUTTER_ROWS of the rows and 8 of them, crossed by at most half as many rows
     (full-width titles and paragraphs cross it, and Tesseract stretches some boxes over it).
     Letter-spaced titles and form labels have gaps too, but not that much text beside them.
     """
-    left = min(row[0].x0 for row in rows)
+    left = min(c.x0 for row in rows for c in row)
     right = max(c.x1 for row in rows for c in row)
     gaps = [_gaps(row, height) for row in rows]
-    starts = [[c.x0 for c in row] for row in rows]  # rows are sorted by x0
-    spans = [(row[0].x0, max(c.x1 for c in row)) for row in rows]
+    starts = [sorted(c.x0 for c in row) for row in rows]
+    spans = [(x0s[0], max(c.x1 for c in row)) for x0s, row in zip(starts, rows)]
     best, xs = 0, []  # the most rows with a gap, at these x
     x = left + (right - left) / 4
     while x < right - (right - left) / 4:
@@ -293,14 +382,14 @@ def _gutter(rows: list[list[_Char]], height: float) -> float | None:
                 n_gap += min(n_left, len(x0s) - n_left) >= GUTTER_SIDE
             elif a < x < b:
                 n_ink += 1
-        if n_gap >= max(4, GUTTER_ROWS * len(rows)) and n_ink <= n_gap / 2 and n_gap >= best:
+        if n_gap >= max(8, GUTTER_ROWS * len(rows)) and n_ink <= n_gap / 2 and n_gap >= best:
             xs = xs + [x] if n_gap == best else [x]
             best = n_gap
         x += height / 4
     return statistics.median(xs) if xs else None
 
 
-def _split(row: list[_Char], height: float, gutter: float | None) -> list[_Piece]:
+def _split(row: list[_Char], index: int, height: float, gutter: float | None) -> list[_Piece]:
     """A row split at the gutter (if it has a gap there) and at gaps wider than COLUMN_GAP heights."""
     if gutter is not None:
         left = [c for c in row if _centre(c) < gutter]
@@ -311,21 +400,21 @@ def _split(row: list[_Char], height: float, gutter: float | None) -> list[_Piece
             # Tesseract reads specks in the gutter as marks ("、", "."): they go.
             left = [c for c in left if c.x1 <= inner or _TEXTY.match(c.c)]
             right = [c for c in right if c.x0 >= outer or _TEXTY.match(c.c)]
-            return _cut(left, height) + _cut(right, height)
-    return _cut(row, height)
+            return _cut(left, index, height) + _cut(right, index, height)
+    return _cut(row, index, height)
 
 
-def _cut(row: list[_Char], height: float) -> list[_Piece]:
+def _cut(row: list[_Char], index: int, height: float) -> list[_Piece]:
     """A row split at gaps wider than COLUMN_GAP heights (table cells, form fields)."""
     if not row:
         return []
     pieces, start, right = [], 0, row[0].x1
     for i in range(1, len(row)):
         if row[i].x0 - right > COLUMN_GAP * height:
-            pieces.append(_Piece(row[start:i]))
+            pieces.append(_Piece(row[start:i], index))
             start = i
         right = max(right, row[i].x1)
-    pieces.append(_Piece(row[start:]))
+    pieces.append(_Piece(row[start:], index))
     return pieces
 
 
@@ -335,49 +424,42 @@ def _merge(pieces: list[_Piece], height: float, gutter: float | None) -> list[_P
     for p in sorted(pieces, key=lambda p: p.x0):
         for i, q in enumerate(out):
             apart = gutter is not None and q.x1 <= gutter <= p.x0
-            if not apart and _overlaps(q, p) and q.x0 < p.x0 and p.x0 - q.x1 <= COLUMN_GAP * height:
-                out[i] = _Piece(q.chars + p.chars)
+            follows = q.x0 + (q.x1 - q.x0) / 2 < p.x0 <= q.x1 + COLUMN_GAP * height
+            if not apart and follows and _same_line(q, p):
+                out[i] = _Piece(q.chars + p.chars, min(q.row, p.row))
                 break
         else:
             out.append(p)
     return out
 
 
-def _overlaps(a: _Piece, b: _Piece) -> bool:
-    inter = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return inter > LINE_OVERLAP * min(a.y1 - a.y0, b.y1 - b.y0)
+def _same_line(a: _Piece, b: _Piece) -> bool:
+    # Centres, not overlap: Tesseract's boxes on some lines are twice the text's height.
+    return abs((a.y0 + a.y1) - (b.y0 + b.y1)) / 2 < SAME_LINE * min(a.y1 - a.y0, b.y1 - b.y0)
 
 
 def _reading_order(pieces: list[_Piece], gutter: float | None) -> list[_Piece]:
-    """Top to bottom; on a two-column page the left column before the right one.
+    """Tesseract's line order, each line left to right; on a two-column stretch the left
+    column before the right one.
 
-    Pieces that cross the gutter (titles, full-width paragraphs, tables) cut the page into
-    bands, each read left column first.
+    Line order, not box positions: on some lines Tesseract's boxes are twice the text's
+    height and overlap the next line. Pieces that cross the gutter (titles, full-width
+    paragraphs, tables) cut the page into bands, each read left column first.
     """
+    ordered = sorted(pieces, key=lambda p: (p.row, p.x0))
     if gutter is None:
-        return _by_rows(pieces)
+        return ordered
     out: list[_Piece] = []
     band: list[_Piece] = []
-    for p in sorted(pieces, key=lambda p: (p.y0, p.x0)) + [None]:
+    for p in [*ordered, None]:
         if p is None or p.x0 < gutter < p.x1:
-            out.extend(_by_rows([q for q in band if q.x1 <= gutter]) + _by_rows([q for q in band if q.x1 > gutter]))
+            out.extend([q for q in band if q.x1 <= gutter] + [q for q in band if q.x1 > gutter])
             band = []
             if p is not None:
                 out.append(p)
         else:
             band.append(p)
     return out
-
-
-def _by_rows(pieces: list[_Piece]) -> list[_Piece]:
-    """Pieces sorted into visual rows (top to bottom), each row left to right."""
-    rows: list[list[_Piece]] = []
-    for p in sorted(pieces, key=lambda p: (p.y0 + p.y1) / 2):
-        if rows and _overlaps(rows[-1][-1], p):
-            rows[-1].append(p)
-        else:
-            rows.append([p])
-    return [p for row in rows for p in sorted(row, key=lambda p: p.x0)]
 
 
 def _line(piece: _Piece, height: float, to_page: pymupdf.Matrix) -> OcrLine | None:
@@ -405,9 +487,10 @@ def _line(piece: _Piece, height: float, to_page: pymupdf.Matrix) -> OcrLine | No
 
 
 def _drop_stacks(pieces: list[_Piece], height: float) -> list[_Piece]:
-    """Pieces of one or two characters stacked three or more high: vertical text, which Tesseract
-    reads as a column of unrelated syllables (side tabs, rotated axis titles)."""
-    small = [p for p in pieces if len(p.chars) <= 2]
+    """Narrow pieces (one or two characters, no wider than tall) stacked three or more high:
+    vertical text, which Tesseract reads as a column of unrelated syllables (side tabs,
+    rotated axis titles)."""
+    small = [p for p in pieces if len(p.chars) <= 2 and p.x1 - p.x0 <= 1.5 * (p.y1 - p.y0)]
     stacked = set()
     for p in small:
         column = [q for q in small if q is not p and min(p.x1, q.x1) - max(p.x0, q.x0) > 0

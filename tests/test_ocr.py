@@ -266,3 +266,14 @@ def test_real_scanned_court_ruling(ocr_settings):
         page_rect = page.rect
         for ln in lines:
             assert _inside(pymupdf.Rect(ln.bbox), page_rect)
+
+
+def test_bench_metrics():
+    from bench.ocr import edit_distance, space_counts
+
+    assert edit_distance("대한민국", "대한민국") == 0
+    assert edit_distance("대한민국", "대한국") == 1
+    assert edit_distance("kitten", "sitting") == 3
+    # (true, false, missed) word breaks on aligned characters
+    assert space_counts("모든 국민은 법 앞에", "모든 국민은 법 앞에") == (3, 0, 0)
+    assert space_counts("모든 국 민은 법앞에", "모든 국민은 법 앞에") == (2, 1, 1)
