@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
@@ -46,6 +47,14 @@ def load_embedder_timed(cache: Path, embed_model: str | None):
     overrides = {"embed_model": embed_model} if embed_model else {}
     t0 = time.perf_counter()
     embedder = load_embedder(Settings.from_env(data_dir=cache, **overrides))
+    if os.environ.get("BENCH_EMBED_CACHE", "1") != "0":  # bench only: reuse vectors of unchanged texts
+        from bench.embed_cache import CachedEmbedder
+
+        embedder = CachedEmbedder(embedder, cache / "embed-cache.sqlite3")
+    if os.environ.get("BENCH_OCR_CACHE", "1") != "0":  # bench only: OCR of unchanged files is reused
+        from bench.ocr_cache import install
+
+        install(cache / "ocr-cache.sqlite3")
     seconds = time.perf_counter() - t0
     log.info("embedding model %s (%s) loaded in %.1fs", embedder.choice.model_id, embedder.choice.source, seconds)
     return embedder, overrides, seconds
@@ -65,6 +74,16 @@ def _store_settings(store_dir: Path, overrides: dict, chunk_tokens: int | None, 
     if chunk_overlap is not None:
         extra["chunk_overlap"] = chunk_overlap
     return Settings.from_env(data_dir=store_dir, **extra)
+
+
+def _build_key(embedder, settings) -> list[str]:
+    """How the index is built beyond model and chunk sizes (chunker and parser versions): a
+    cached index built otherwise lives in another folder, never reused."""
+    from ingest.chunk import Chunker
+
+    chunker = Chunker.for_embedder(embedder, settings.chunk_tokens, settings.chunk_overlap)
+    ocr = [f"ocr={settings.ocr}", f"ocr_lang={settings.ocr_lang}", f"ocr_dpi={settings.ocr_dpi}"]
+    return [f"{k}={v}" for k, v in sorted(chunker.settings().items())] + ocr
 
 
 def _progress_logger(label: str) -> Callable:
@@ -107,7 +126,7 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
         raise SystemExit(f"no PDF under {pdfs}")
     scan_s = time.perf_counter() - t0
     settings = _store_settings(cache, overrides, chunk_tokens, chunk_overlap)
-    key = fingerprint([f"{f.rel}\t{f.doc_id}" for f in corpus])
+    key = fingerprint([f"{f.rel}\t{f.doc_id}" for f in corpus] + _build_key(embedder, settings))
     store_dir = store or cache / store_name("pdf", pdfs.name, embedder.choice.model_id, _revision(embedder),
                                             settings.chunk_tokens, settings.chunk_overlap, key)
     settings = _store_settings(store_dir, overrides, chunk_tokens, chunk_overlap)
@@ -145,7 +164,8 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
     eval_questions = [
         EvalQuestion(q.qid, q.question, q.domain, frozenset((by_rel[q.file], p) for p in q.pages),
                      ({"file": q.file, "pages": list(q.pages)},),
-                     f"labelled file not indexed: {not_indexed[q.file]}" if q.file in not_indexed else "")
+                     f"labelled file not indexed: {not_indexed[q.file]}" if q.file in not_indexed else "",
+                     q.context_type)
         for q in questions
     ]
     return Prepared(
@@ -155,8 +175,17 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
                 "skipped": report.count("skipped"), "failed": failed, "chunks": db.count_chunks(),
                 "tokens": report.tokens},
         timings={"scan_s": scan_s, "store_open_s": open_s, "ingest_s": ingest_s,
-                 "ingest_stages_s": dict(report.seconds), "searcher_init_s": searcher_s},
+                 "ingest_stages_s": dict(report.seconds), "searcher_init_s": searcher_s,
+                 "ocr_cache": _ocr_cache_stats()},
     )
+
+
+def _ocr_cache_stats() -> dict[str, int]:
+    """OCR jobs answered from the bench cache (their seconds are not OCR's cost) and run for real."""
+    import sys
+
+    module = sys.modules.get("bench.ocr_cache")
+    return dict(module.stats) if module is not None else {}
 
 
 def _domain_of(src, root: Path) -> str:
@@ -250,7 +279,7 @@ def prepare_autorag(folder: Path, embedder, overrides: dict, *, cache: Path, sto
     questions, excluded = autorag_questions(list(zip(qa["qid"], qa["query"].astype(str), qa["retrieval_gt"])), ids)
 
     settings = _store_settings(cache, overrides, chunk_tokens, chunk_overlap)
-    key = fingerprint(sorted(d.doc_id for d, _ in docs))
+    key = fingerprint(sorted(d.doc_id for d, _ in docs) + _build_key(embedder, settings))
     store_dir = store or cache / store_name("autorag", "autorag", embedder.choice.model_id,
                                             _revision(embedder), settings.chunk_tokens,
                                             settings.chunk_overlap, key)
@@ -293,13 +322,21 @@ def prepare_autorag(folder: Path, embedder, overrides: dict, *, cache: Path, sto
 
 # --------------------------------------------------------------------------- output
 def results_table(runs: Sequence[dict]) -> str:
-    """Markdown: one row per configuration and domain (overall first)."""
+    """Markdown: one row per configuration and domain (overall first); then, when the labels
+    say where each answer sits, one row per configuration and question type."""
+    out = _table(runs, "by_domain", "domain")
+    if any(run.get("by_type") for run in runs):
+        out += "\n\nBy question type (the labels' context_type):\n\n" + _table(runs, "by_type", "question type")
+    return out
+
+
+def _table(runs: Sequence[dict], by: str, column: str) -> str:
     rows = []
     for run in runs:
         name = run["config"]["name"] + (f" @{run['config']['chunk_tokens']}" if _many_chunk_sizes(runs) else "")
-        for label, m in [("overall", run["overall"]), *run["by_domain"].items()]:
+        for label, m in [("overall", run["overall"]), *run.get(by, {}).items()]:
             rows.append([name, label, *(float(m[k]) for k in METRICS), m["n"]])
-    return markdown_table(["config", "domain", "Hit@1", "Recall@5", "MRR@10", "nDCG@10", "n"], rows)
+    return markdown_table(["config", column, "Hit@1", "Recall@5", "MRR@10", "nDCG@10", "n"], rows)
 
 
 def _many_chunk_sizes(runs: Sequence[dict]) -> bool:

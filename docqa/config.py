@@ -14,7 +14,8 @@ DEFAULT_RERANKER = "dragonkue/bge-reranker-v2-m3-ko"
 DOMAINS = ("finance", "public", "medical", "law", "commerce")
 # Versions of the code that turns documents into an index, recorded in it: a change makes old
 # indexes refuse to open until they are rebuilt (never silently mixed).
-CHUNKER_VERSION = "page-sentence-v1"
+CHUNKER_VERSION = "page-sentence-v3"
+PARSER_VERSION = "pdf-v6"  # bumped whenever PDF parsing changes what is indexed
 LEXICAL_VERSION = "kiwi-content-v1"
 DOMAIN_LABELS = {"finance": "금융", "public": "공공", "medical": "의료", "law": "법률", "commerce": "커머스"}
 
@@ -31,6 +32,25 @@ def _env_float(name: str, default: float) -> float:
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("RAG_DATA_DIR") or Path.home() / ".korean-doc-qa").expanduser()
+
+
+# Where Debian/Ubuntu put Tesseract's models (tesseract-ocr-script-hang, tesseract-ocr-kor).
+TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata")
+DEFAULT_OCR_LANG = "Hangul"  # Tesseract's Hangul script model: more accurate here than `kor`
+
+
+def _default_tessdata() -> str:
+    """RAG_TESSDATA, else TESSDATA_PREFIX, else the first Debian tessdata folder that exists ("" if none)."""
+    for name in ("RAG_TESSDATA", "TESSDATA_PREFIX"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return next((d for d in TESSDATA_DIRS if Path(d).is_dir()), "")
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value not in ("0", "off", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,10 @@ class Settings:
     # RAG_ENCODER: "auto" (measure the encoder paths once per machine and model, keep the fastest that
     # agrees with fp32), or force one: "fp32", "bf16", "onnx" (ONNX Runtime fp32), "onnx-int8"
     encoder: str = "auto"
+    ocr: bool = True  # RAG_OCR: "0"/"off" switches OCR of scanned pages and images off
+    ocr_dpi: int = 200  # RAG_OCR_DPI: resolution pages and images are rendered at for OCR
+    ocr_lang: str = DEFAULT_OCR_LANG  # RAG_OCR_LANG: Tesseract model(s), e.g. "Hangul", "kor", "Hangul+eng"
+    tessdata: str = field(default_factory=_default_tessdata)  # RAG_TESSDATA: folder of *.traineddata
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -85,6 +109,10 @@ class Settings:
             llm_context_tokens=_env_int("RAG_LLM_CONTEXT_TOKENS", cls.llm_context_tokens),
             llm_max_tokens=_env_int("RAG_LLM_MAX_TOKENS", cls.llm_max_tokens),
             encoder=env.get("RAG_ENCODER", "").strip().lower() or cls.encoder,
+            ocr=_env_flag("RAG_OCR", cls.ocr),
+            ocr_dpi=_env_int("RAG_OCR_DPI", cls.ocr_dpi),
+            ocr_lang=env.get("RAG_OCR_LANG", "").strip() or cls.ocr_lang,
+            tessdata=_default_tessdata(),
         )
         return replace(s, **overrides)
 

@@ -66,3 +66,7 @@ class StoreError(DocQAError):
 
 class SearchInputError(DocQAError):
     pass
+
+
+class OcrUnavailableError(DocQAError):
+    """OCR can't run here (no Tesseract data, PyMuPDF without OCR, or switched off); the message says why."""

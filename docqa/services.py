@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docqa.config import CHUNKER_VERSION, LEXICAL_VERSION, Settings
+from docqa.config import CHUNKER_VERSION, LEXICAL_VERSION, PARSER_VERSION, Settings
 from docqa.models import Embedder
 from docqa.store import Store
 
@@ -12,7 +12,7 @@ def load_embedder(settings: Settings) -> Embedder:
 
 
 def index_signature(embedder: Embedder, settings: Settings) -> dict[str, str | int]:
-    """How an index is built: model, prefixes, dimension, chunker settings and lexical tokenizer.
+    """How an index is built: model, prefixes, dimension, parser and chunker settings, lexical tokenizer.
 
     The chunk size is capped by the model's limit and the overlap by half the room left after
     the prefix (the chunker applies the same rules).
@@ -20,7 +20,7 @@ def index_signature(embedder: Embedder, settings: Settings) -> dict[str, str | i
     chunk_tokens = min(settings.chunk_tokens, embedder.max_tokens)
     budget = chunk_tokens - embedder.passage_tokens("")
     overlap = max(0, min(settings.chunk_overlap, budget // 2))
-    return {**embedder.signature(), "chunker": CHUNKER_VERSION, "chunk_tokens": chunk_tokens,
+    return {**embedder.signature(), "chunker": CHUNKER_VERSION, "parser": PARSER_VERSION, "chunk_tokens": chunk_tokens,
             "chunk_overlap": overlap, "lexical": LEXICAL_VERSION}
 
 

@@ -68,6 +68,7 @@ class ParsedDocument:
     format: str = "pdf"  # "pdf", "hwp", "hwpx"
     page_pdf: bytes | None = None
     notes: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict, compare=False)  # parse stages timed apart: {"ocr": 2.5}
 
     @property
     def flagged_pages(self) -> dict[int, str]:

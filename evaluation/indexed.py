@@ -59,7 +59,8 @@ def questions_for_index(rows: Sequence[dict[str, str]], documents: Sequence[Docu
             continue
         domain = row.get("domain") or folder_domain(file) or doc.domain
         questions.append(EvalQuestion(qid, row["question"], domain, frozenset((doc.doc_id, p) for p in pages),
-                                      ({"file": doc.file_name, "pages": list(pages)},)))
+                                      ({"file": doc.file_name, "pages": list(pages)},),
+                                      context_type=row.get("context_type", "")))
     names = {d.doc_id: d.file_name for d in documents}
     return questions, excluded, names
 

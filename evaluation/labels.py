@@ -36,6 +36,7 @@ class Question:
     file: str  # posix path relative to the corpus folder
     pages: tuple[int, ...]  # alternatives, 1-based
     source: str = ""  # label file name
+    context_type: str = ""  # where the answer sits: paragraph, table, image... ("" when not labelled)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def load_labels(paths: Iterable[Path], root: Path,
                 if len(pages) < len(parse_pages(row["page"])):
                     log.warning("%s %s: page(s) out of range in %r; kept %s", path.name, qid, row["page"], pages)
                 questions.append(Question(qid, row["question"], row.get("domain") or folder_domain(file), file,
-                                          pages, path.name))
+                                          pages, path.name, row.get("context_type", "")))
     return questions, excluded
 
 

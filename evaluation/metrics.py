@@ -68,12 +68,13 @@ class QuestionScore:
     domain: str
     rank: int | None
     scores: Mapping[str, float] = field(default_factory=dict)
+    context_type: str = ""  # where the answer sits (paragraph, table, image...), when labelled
 
     @classmethod
     def of(cls, qid: str, domain: str, slots: Sequence[frozenset[PageKey]],
-           relevant: Iterable[PageKey]) -> QuestionScore:
+           relevant: Iterable[PageKey], context_type: str = "") -> QuestionScore:
         rank = first_relevant_rank(slots, relevant)
-        return cls(qid, domain, rank, score_rank(rank))
+        return cls(qid, domain, rank, score_rank(rank), context_type)
 
 
 def mean_scores(rows: Sequence[QuestionScore]) -> dict[str, float | int]:
@@ -85,11 +86,15 @@ def mean_scores(rows: Sequence[QuestionScore]) -> dict[str, float | int]:
 
 
 def aggregate(rows: Sequence[QuestionScore]) -> dict[str, dict]:
-    """{"overall": means, "by_domain": {domain: means}} (domains sorted; "" shown as "-")."""
+    """{"overall": means, "by_domain": {domain: means}, "by_type": {context type: means}}
+    (sorted; "" shown as "-"; by_type is empty when no question has a context type)."""
     domains = sorted({r.domain for r in rows})
+    types = sorted({r.context_type for r in rows})
     return {
         "overall": mean_scores(rows),
         "by_domain": {d or "-": mean_scores([r for r in rows if r.domain == d]) for d in domains},
+        "by_type": {t or "-": mean_scores([r for r in rows if r.context_type == t]) for t in types}
+        if any(types) else {},
     }
 
 

@@ -34,6 +34,7 @@ class EvalQuestion:
     relevant: frozenset[PageKey]
     expected: tuple[dict, ...]  # [{"file": ..., "pages": [...]}] for the misses list
     note: str = ""  # e.g. why the labelled file is not in the index
+    context_type: str = ""  # where the answer sits (paragraph, table, image...), when labelled
 
 
 @dataclass
@@ -69,7 +70,7 @@ def evaluate(prep: Prepared, config: str, embedder) -> dict:
             stage_ms.setdefault(stage, []).append(ms)
         used_stages.update(result.stages)
         slots = rank_pages((h.chunk.doc_id, h.chunk.pages) for h in result.hits)
-        score = QuestionScore.of(q.qid, q.domain, slots, q.relevant)
+        score = QuestionScore.of(q.qid, q.domain, slots, q.relevant, q.context_type)
         scores.append(score)
         if score.rank != 1:
             misses.append(_miss(q, score.rank, result, prep.names))
@@ -108,5 +109,6 @@ def _miss(q: EvalQuestion, rank: int | None, result, names: dict[str, str]) -> d
         top = result.hits[0].chunk
         first = {"file": names.get(top.doc_id, top.file_name), "pages": list(top.pages),
                  "score": round(result.hits[0].score, 4), "text": top.text[:160]}
-    return {"qid": q.qid, "domain": q.domain, "question": q.question, "expected": list(q.expected),
+    return {"qid": q.qid, "domain": q.domain, "context_type": q.context_type, "question": q.question,
+            "expected": list(q.expected),
             "rank": rank, "first": first, **({"note": q.note} if q.note else {})}

@@ -31,6 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from docqa.errors import CorruptDocumentError, EncryptedDocumentError, IngestError, UnsupportedFormatError
+from docqa.text import table_text
 from docqa.types import Block, Page, ParsedDocument, Table
 from ingest.hwp_render import RenderError, render_pdf
 from ingest.parse import doc_id_of, parse_pdf
@@ -647,8 +648,5 @@ def _table(table: dict) -> Table | None:
 
 
 def _table_text(table: Table) -> str:
-    """The table as markdown rows (header separator after the header), as the PDF parser writes it."""
-    lines = ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
-    if table.header_rows and len(lines) > 1:
-        lines.insert(table.header_rows, "| " + " | ".join("---" for _ in table.rows[0]) + " |")
-    return "\n".join(lines)
+    """The table block's text, as the PDF parser writes it (caption line, then one line per body row)."""
+    return table_text(table.caption, table.rows, table.header_rows)

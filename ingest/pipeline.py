@@ -21,8 +21,8 @@ from retrieval.lexical import lexical_text, tokenize
 
 log = logging.getLogger(__name__)
 
-STAGES = ("parse", "chunk", "embed", "lexical", "store")
-STAGE_LABELS = {"read": "읽기", "parse": "분석", "chunk": "분할", "embed": "임베딩", "lexical": "형태소",
+STAGES = ("parse", "ocr", "chunk", "embed", "lexical", "store")
+STAGE_LABELS = {"read": "읽기", "parse": "분석", "ocr": "OCR", "chunk": "분할", "embed": "임베딩", "lexical": "형태소",
                 "store": "저장", "done": "완료"}
 
 
@@ -126,8 +126,10 @@ class Ingestor:
 
         t0 = time.perf_counter()
         tell("parse", 0.0)
-        doc = parse_document(data, name)
-        report.seconds["parse"] += time.perf_counter() - t0
+        doc = parse_document(data, name, settings=self.settings, progress=lambda done: tell("ocr", done))
+        ocr_s = doc.seconds.get("ocr", 0.0)  # OCR runs inside parsing: reported as its own stage
+        report.seconds["parse"] += time.perf_counter() - t0 - ocr_s
+        report.seconds["ocr"] += ocr_s
         if all(p.status != "ok" for p in doc.pages):
             raise NoTextError(name, "텍스트 층이 없는 스캔 문서(또는 깨진 텍스트)라 색인할 내용이 없습니다. "
                                     "OCR을 거친 PDF를 올려 주세요.")
@@ -144,7 +146,7 @@ class Ingestor:
         report = report if report is not None else new_report()
         tell = tell or _quiet
         name = doc.file_name
-        warning = flagged_warning(doc.flagged_pages)
+        warnings = tuple(w for w in (flagged_warning(doc.flagged_pages), *doc.notes) if w)
         t0 = time.perf_counter()
         tell("chunk", 0.0)
         chunks = self.chunker.chunk(doc, domain)
@@ -175,8 +177,7 @@ class Ingestor:
         status = "replaced" if replaces else "indexed"
         verb = "이전 판을 교체해 색인했습니다" if replaces else "색인했습니다"
         message = f"'{name}': {len(doc.pages)}쪽, {len(chunks)}개 조각으로 {verb}."
-        notes = tuple(n for n in (warning, *doc.notes) if n)
-        return FileResult(name, status, doc.doc_id, len(doc.pages), len(chunks), message, notes)
+        return FileResult(name, status, doc.doc_id, len(doc.pages), len(chunks), message, warnings)
 
     def reindex_document(self, doc_id: str, tell: Callable[[str, float], None] | None = None) -> FileResult:
         """Index one stored document again in place; on failure the old passages stay."""
@@ -188,8 +189,8 @@ class Ingestor:
         try:
             data = path.read_bytes()
             (tell or _quiet)("parse", 0.0)
-            return self.index_parsed(parse_document(data, info.file_name), info.domain, data, tell=tell,
-                                     source=info.source)
+            return self.index_parsed(parse_document(data, info.file_name, settings=self.settings), info.domain,
+                                     data, tell=tell, source=info.source)
         except DocQAError as exc:
             return FileResult(info.file_name, "failed", doc_id, message=str(exc))
 

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import sparse
 
 from docqa.config import LEXICAL_VERSION
-from docqa.text import split_sentences
+from docqa.text import column_names, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,16 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
 
 def lexical_text(chunk) -> str:
-    """What BM25 indexes for a passage: its section heading and its text."""
+    """What BM25 indexes for a passage: its section heading and its text.
+
+    For a table, its heading, caption, column names and cells, each once: the linear form
+    names every value's column, which would count the column names once per row.
+    """
+    table = getattr(chunk, "table", None)
+    if getattr(chunk, "kind", "text") == "table" and table is not None:
+        names = " ".join(n for n in column_names(table.rows, table.header_rows) if n)
+        cells = [" ".join(c for c in row if c) for row in table.rows[table.header_rows:]]
+        return "\n".join(p for p in (chunk.heading, table.caption, names, *cells) if p)
     return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
 
 

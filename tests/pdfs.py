@@ -247,3 +247,256 @@ def zero_page_pdf() -> bytes:
 def not_a_pdf() -> bytes:
     """Bytes of a text file renamed to .pdf."""
     return "이것은 PDF가 아니라 그냥 텍스트 파일입니다.".encode()
+
+
+# ---------------------------------------------------------------------------- structure (paragraphs, tables, figures)
+
+
+def _wrap_chars(text: str, width: float, size: float) -> list[str]:
+    """Wrap by characters, as Korean court rulings are set: a line breaks wherever it is full,
+    also in the middle of a word."""
+    lines: list[str] = []
+    line = ""
+    for ch in text:
+        if line and _length(line + ch, size) > width:
+            lines.append(line)
+            line = ch.lstrip()
+            continue
+        line += ch
+    if line:
+        lines.append(line)
+    return lines
+
+
+COURT_PARAGRAPHS = [
+    "① 피고인이 녹음한 대화는 B시청 C 사무실에서 이루어진 것으로, 그 장소는 민원인들이 수시로 드나드는 "
+    "민원실 안에 있기는 하나 민원인들이 자유롭게 출입할 수 있는 공간은 민원창구가 있는 부분에 한정되었다.",
+    "② 따라서 위 대화가 이루어진 장소가 일반 공중에 공개된 장소였다고 할 수는 없고, 피고인이 녹음한 D과 E "
+    "사이의 대화는 공개되지 아니한 타인 간의 대화에 해당한다고 봄이 타당하다.",
+]
+COURT_HEADING = "2) 이 법원의 판단"
+COURT_AFTER = (
+    "원심이 적절히 설시한 사정에다가 원심이 적법하게 채택하여 조사한 증거에 의하여 인정되는 다음의 사정을 "
+    "종합하면, 위와 같은 원심의 판단은 정당하고 여기에 사실을 오인하거나 법리를 오해한 잘못이 없다."
+)
+
+
+def court_pdf(size: float = 12.0, pitch: float = 30.0) -> bytes:
+    """A page set like a Korean court ruling: double-spaced lines wrapped by characters (words cut
+    at line ends), numbered paragraphs COURT_PARAGRAPHS, a short heading COURT_HEADING and a
+    plain paragraph COURT_AFTER; every line is its own text block."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    width = A4[0] - 2 * MARGIN
+    y = 100.0
+    for text in [*COURT_PARAGRAPHS, COURT_HEADING, COURT_AFTER]:
+        for line in _wrap_chars(text, width, size):
+            page.insert_text((MARGIN, y), line, fontname=FONT, fontsize=size)
+            y += pitch
+    return doc.tobytes(garbage=3, deflate=True)
+
+
+LAYOUT_HEADING = "1. 사업 개요"
+LAYOUT_FIRST = (
+    "중소벤처기업부는 올해 지역 소상공인의 경영 안정을 위하여 정책자금을 확대하고, 온라인 판로 지원과 "
+    "디지털 전환 교육을 함께 추진한다고 밝혔다. 지원 대상은 지난해보다 두 배 늘어난다."
+)
+LAYOUT_SECOND = (
+    "다음 달부터 신청을 받으며, 선정된 기업에는 최대 5천만원까지 저금리 융자가 제공된다. 자세한 내용은 "
+    "지방중소벤처기업청 누리집에서 확인할 수 있다."
+)
+LAYOUT_ITEMS = [
+    "• 정책자금 1조원 공급",
+    "• 온라인 판로 지원과 디지털 전환 교육을 받는 소상공인에게 전문가 상담을 함께 제공",
+    "• 지역 상권 활성화",
+]
+
+
+def layout_pdf() -> bytes:
+    """A heading (larger), a paragraph, an indented second paragraph after extra space, and a
+    bulleted list whose second item wraps under its text (a hanging indent)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    width = A4[0] - 2 * MARGIN
+    page.insert_text((MARGIN, 90), LAYOUT_HEADING, fontname=FONT, fontsize=16)
+    y = _write(page, MARGIN, 125, width, LAYOUT_FIRST)
+    lines = _wrap(LAYOUT_SECOND, width - 2 * SIZE, SIZE)
+    y += SIZE * 0.8
+    for i, line in enumerate(lines):
+        page.insert_text((MARGIN + (2 * SIZE if i == 0 else 0), y), line, fontname=FONT, fontsize=SIZE)
+        y += SIZE * 1.6
+    y += SIZE
+    marker = _length("• ", SIZE)
+    for item in LAYOUT_ITEMS:
+        for i, line in enumerate(_wrap(item[2:], width - marker - 160, SIZE)):
+            x = MARGIN + marker
+            if i == 0:
+                page.insert_text((MARGIN, y), "•", fontname=FONT, fontsize=SIZE)
+            page.insert_text((x, y), line, fontname=FONT, fontsize=SIZE)
+            y += SIZE * 1.6
+    return doc.tobytes(garbage=3, deflate=True)
+
+
+RULED_CAPTION = "<표 1> 지역별 지원 현황"
+RULED_UNIT = "(단위: 억원)"
+RULED_ROWS = [["지역", "2023년", "2024년"], ["서울", "1,200", "1,350"], ["부산", "430", "512"], ["광주", "215", "260"]]
+BORDERLESS_CAPTION = "< 연도별 교육 인원 >"
+BORDERLESS_ROWS = [["구분", "2022년", "2023년", "2024년"], ["청년", "1,520명", "1,840명", "2,105명"],
+                   ["중장년", "980명", "1,120명", "1,305명"], ["합계", "2,500명", "2,960명", "3,410명"]]
+TABLES_HEADING = "2. 추진 실적"
+
+
+def captioned_tables_pdf() -> bytes:
+    """A heading, a ruled table with a numbered caption and a unit note above it, a paragraph,
+    then a borderless table (aligned columns, no rules) under a bracketed title."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    page.insert_text((MARGIN, 80), TABLES_HEADING, fontname=FONT, fontsize=16)
+    page.insert_text((MARGIN, 120), RULED_CAPTION, fontname=FONT, fontsize=SIZE)
+    page.insert_text((430, 138), RULED_UNIT, fontname=FONT, fontsize=9)
+    x0, y0, col_w, row_h = MARGIN, 145.0, 140.0, 26.0
+    rows, cols = len(RULED_ROWS), len(RULED_ROWS[0])
+    for r in range(rows + 1):
+        page.draw_line((x0, y0 + r * row_h), (x0 + cols * col_w, y0 + r * row_h), width=0.8)
+    for c in range(cols + 1):
+        page.draw_line((x0 + c * col_w, y0), (x0 + c * col_w, y0 + rows * row_h), width=0.8)
+    for r, row in enumerate(RULED_ROWS):
+        for c, cell in enumerate(row):
+            page.insert_text((x0 + c * col_w + 8, y0 + r * row_h + 17), cell, fontname=FONT, fontsize=SIZE)
+    y = y0 + rows * row_h + 40
+    y = _write(page, MARGIN, y, A4[0] - 2 * MARGIN, "교육 인원은 해마다 늘었으며 청년층의 증가가 두드러졌다.")
+    page.insert_text((220, y + 20), BORDERLESS_CAPTION, fontname=FONT, fontsize=SIZE)
+    top = y + 50
+    xs = [MARGIN + 10, 200, 310, 420]
+    for r, row in enumerate(BORDERLESS_ROWS):
+        for c, cell in enumerate(row):
+            page.insert_text((xs[c], top + r * 22), cell, fontname=FONT, fontsize=SIZE)
+    return doc.tobytes(garbage=3, deflate=True)
+
+
+FIGURE_CAPTION = "<그림 1> 연도별 매출 추이"
+FIGURE_VALUES = [("2021", "120"), ("2022", "185"), ("2023", "240"), ("2024", "310")]
+FIGURE_BEFORE = "매출은 4년 동안 꾸준히 늘었다. 아래 그림은 연도별 매출을 억원 단위로 보여 준다."
+FIGURE_AFTER = "2024년 매출은 2021년의 두 배를 넘었으며 온라인 판매 비중도 함께 커졌다."
+
+
+def figure_pdf() -> bytes:
+    """A paragraph, a vector bar chart (axes, bars, value and year labels) under a numbered
+    caption, and a paragraph after it."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    width = A4[0] - 2 * MARGIN
+    y = _write(page, MARGIN, 100, width, FIGURE_BEFORE)
+    page.insert_text((MARGIN + 120, y + 20), FIGURE_CAPTION, fontname=FONT, fontsize=SIZE)
+    left, base, top = MARGIN + 40, y + 230, y + 40
+    page.draw_line((left, top), (left, base), width=1)
+    page.draw_line((left, base), (left + 360, base), width=1)
+    for k in range(1, 5):  # grid lines
+        page.draw_line((left, base - k * 40), (left + 360, base - k * 40), width=0.3, color=(0.7, 0.7, 0.7))
+    for i, (year, value) in enumerate(FIGURE_VALUES):
+        x = left + 30 + i * 85
+        h = float(value) * 0.55
+        page.draw_rect(pymupdf.Rect(x, base - h, x + 40, base), color=None, fill=(0.2, 0.4, 0.8))
+        page.insert_text((x + 8, base - h - 6), value, fontname=FONT, fontsize=9)
+        page.insert_text((x + 6, base + 14), year, fontname=FONT, fontsize=9)
+    _write(page, MARGIN, base + 50, width, FIGURE_AFTER)
+    return doc.tobytes(garbage=3, deflate=True)
+
+
+SIDE_BODY = (
+    "국내 이커머스 시장 규모는 2020년 기준 159조원으로 전체 소매시장 475조원의 약 33.6%를 기록하였다. 주요 "
+    "선진국에 비해 경제 규모는 작지만 시장 성장은 빠른 속도로 진행되고 있으며 온라인 침투율은 세계 2위를 "
+    "기록하고 있다. 코로나19가 성장을 앞당긴 것은 사실이나 그것이 아니더라도 추세적으로 피하기 어려운 흐름이다."
+)
+SIDE_NOTE = "이커머스 규모 159조원 온라인 침투율 33.6%"
+
+
+def side_note_pdf() -> bytes:
+    """A body column (x 180-520) with a margin note (x 60-165) set beside its second line."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    y = 120.0
+    for line in _wrap(SIDE_BODY, 340, 10):
+        page.insert_text((180, y), line, fontname=FONT, fontsize=10)
+        y += 15
+    note_y = 135.0
+    for line in _wrap(SIDE_NOTE, 100, 10):
+        page.insert_text((60, note_y), line, fontname=FONT, fontsize=10)
+        note_y += 14
+    page.insert_text((180, y + 30), "높은 경쟁강도는 이익 감소로 나타나고 있다.", fontname=FONT, fontsize=10)
+    return doc.tobytes(garbage=3, deflate=True)
+
+
+SCANNED_LINES = ["스캔한 공문서의 본문입니다.", "지원 대상은 청년 농업인입니다.", "신청 기간은 3월 말까지입니다."]
+
+
+def scanned_text_pdf(dpi: int = 200) -> bytes:
+    """A page that is only a picture of Korean text (SCANNED_LINES, 20 pt), sharp enough to be
+    read by OCR, plus a page with a text layer."""
+    src = pymupdf.open()
+    page = src.new_page(width=A4[0], height=A4[1])
+    for i, line in enumerate(SCANNED_LINES):
+        page.insert_text((MARGIN, 120 + i * 40), line, fontname=FONT, fontsize=20)
+    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+    doc = pymupdf.open(stream=korean_pdf(["글자가 있는 첫 쪽입니다. 다음 쪽은 스캔본입니다."]))
+    scan = doc.new_page(width=A4[0], height=A4[1])
+    scan.insert_image(scan.rect, pixmap=pix)
+    return doc.tobytes(garbage=3, deflate=True)
+
+
+CHART_CAPTION = "<그림 2> 국내 이커머스 시장 점유율"
+CHART_LABELS = ["네이버 17%", "쿠팡 13%", "이베이코리아 12%", "기타 58%"]
+CHART_BODY = "국내 이커머스 시장은 상위 사업자의 점유율이 높아지는 추세이다. 아래 그림은 2020년 업체별 비중이다."
+
+
+def raster_chart_pdf(dpi: int = 200) -> bytes:
+    """A text page with a chart pasted as a picture (its labels CHART_LABELS only in the image),
+    under the caption CHART_CAPTION; the picture sits at (100, 200)-(460, 440)."""
+    src = pymupdf.open()
+    art = src.new_page(width=360, height=240)
+    art.draw_rect(art.rect, color=None, fill=(1, 1, 1))
+    for i, label in enumerate(CHART_LABELS):
+        y = 40 + i * 50
+        art.draw_rect(pymupdf.Rect(20, y - 14, 20 + 60 + 30 * (3 - i), y + 4), color=None, fill=(0.3, 0.5, 0.8))
+        art.insert_text((200, y), label, fontname=FONT, fontsize=16)
+    pix = art.get_pixmap(dpi=dpi)
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _write(page, MARGIN, 100, A4[0] - 2 * MARGIN, CHART_BODY)
+    page.insert_text((100, 190), CHART_CAPTION, fontname=FONT, fontsize=SIZE)
+    page.insert_image(pymupdf.Rect(100, 200, 460, 440), pixmap=pix)
+    return doc.tobytes(garbage=3, deflate=True)
+
+
+SPLIT_CAPTION = "<표 2> 연도별 사업 예산"
+SPLIT_HEADER = ["사업", "2023년", "2024년"]
+SPLIT_ROWS = [[f"{i}번 사업", f"{i * 10}억원", f"{i * 12}억원"] for i in range(1, 31)]
+
+
+def _ruled(page: pymupdf.Page, rows: list[list[str]], x0: float, y0: float, col_w: float = 140.0,
+           row_h: float = 24.0) -> float:
+    """Draw `rows` as a ruled grid from (x0, y0); return its bottom."""
+    n, cols = len(rows), len(rows[0])
+    for r in range(n + 1):
+        page.draw_line((x0, y0 + r * row_h), (x0 + cols * col_w, y0 + r * row_h), width=0.8)
+    for c in range(cols + 1):
+        page.draw_line((x0 + c * col_w, y0), (x0 + c * col_w, y0 + n * row_h), width=0.8)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            page.insert_text((x0 + c * col_w + 8, y0 + r * row_h + 16), cell, fontname=FONT, fontsize=SIZE)
+    return y0 + n * row_h
+
+
+def split_table_pdf() -> bytes:
+    """Page 1: text, then SPLIT_CAPTION at its foot; page 2: the table (SPLIT_HEADER and the first
+    rows), going on over page 3 without its header."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _write(page, MARGIN, 100, A4[0] - 2 * MARGIN, "사업별 예산은 다음 표와 같다. " * 20)
+    page.insert_text((MARGIN, A4[1] - 90), SPLIT_CAPTION, fontname=FONT, fontsize=SIZE)
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _ruled(page, [SPLIT_HEADER, *SPLIT_ROWS[:20]], MARGIN, 80)
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _ruled(page, SPLIT_ROWS[20:], MARGIN, 80)
+    _write(page, MARGIN, 400, A4[0] - 2 * MARGIN, "예산은 매년 늘었다.")
+    return doc.tobytes(garbage=3, deflate=True)

@@ -91,7 +91,10 @@ BAD_INPUTS = {
 }
 
 
-def test_each_bad_input_gets_a_korean_message_and_nothing_is_indexed(ingestor, store):
+def test_each_bad_input_gets_a_korean_message_and_nothing_is_indexed(store, embedder, settings):
+    from dataclasses import replace
+
+    ingestor = Ingestor(store, embedder, replace(settings, ocr=False))  # without OCR a scan has no text
     sources = [(name, make()) for name, make in BAD_INPUTS.items()]
     sources.insert(2, ("정상.pdf", pdfs.korean_pdf(REPORT_V1)))
     report = ingestor.ingest(sources)
@@ -115,7 +118,10 @@ def test_files_over_the_size_limit_are_refused(store, embedder, settings):
     assert store.documents() == []
 
 
-def test_scanned_pages_are_flagged_but_the_rest_is_indexed(ingestor, store):
+def test_scanned_pages_are_flagged_but_the_rest_is_indexed(store, embedder, settings):
+    from dataclasses import replace
+
+    ingestor = Ingestor(store, embedder, replace(settings, ocr=False))  # (OCR reads them: tests/test_pdf_ocr.py)
     data = pdfs.mixed_scanned_pdf()
     (result,) = ingestor.ingest([("혼합.pdf", data)]).files
     assert result.status == "indexed" and result.warnings and "OCR" in result.warnings[0]

@@ -17,7 +17,8 @@ from docqa.errors import (
     NoPagesError,
     NotPDFError,
 )
-from ingest.parse import _clean, parse_pdf, parse_pdf_path
+from ingest.parse import parse_pdf, parse_pdf_path
+from ingest.pdf.glyphs import clean as _clean
 from tests import pdfs
 from tests.conftest import eval_pdf  # ../shared/eval/pdfs/<relative>, or a skip when it is missing
 
@@ -90,15 +91,15 @@ def test_two_columns_read_left_column_before_right():
     assert all(b.kind == "text" for b in page.blocks[1:])
 
 
-def test_ruled_table_becomes_markdown_and_is_not_repeated():
+def test_ruled_table_becomes_cells_with_a_linear_text_and_is_not_repeated():
     page = parse_pdf(pdfs.table_pdf(), "표.pdf").pages[0]
     assert [b.kind for b in page.blocks] == ["text", "table", "text"]
     table = page.blocks[1]
+    assert table.table.rows == tuple(tuple(r) for r in pdfs.TABLE_ROWS) and table.table.header_rows == 1
+    # Each row names its columns (no markdown pipes: the card renders the cells).
     assert table.text.splitlines() == [
-        "| 구분 | 2023년 | 2024년 |",
-        "| --- | --- | --- |",
-        "| 매출액 | 1,200억원 | 1,350억원 |",
-        "| 영업이익 | 85억원 | 120억원 |",
+        "구분: 매출액 · 2023년: 1,200억원 · 2024년: 1,350억원",
+        "구분: 영업이익 · 2023년: 85억원 · 2024년: 120억원",
     ]
     x0, y0, x1, y1 = table.bbox
     assert (x0, y0) == pytest.approx((72, 130), abs=2) and (x1, y1) == pytest.approx((492, 214), abs=2)
@@ -131,7 +132,7 @@ def test_evenly_spread_glyphs_get_no_spaces():
     assert parse_pdf(data, "배분.pdf").pages[0].text == "합계금액"
 
 
-def test_lines_join_into_a_paragraph_items_keep_their_lines():
+def test_lines_join_into_a_paragraph_items_stand_apart():
     data = pdfs.lines_pdf(
         [
             "The results of this exam-",
@@ -145,12 +146,12 @@ def test_lines_join_into_a_paragraph_items_keep_their_lines():
             "• 셋째 항목",
         ]
     )
-    (block,) = parse_pdf(data, "줄.pdf").pages[0].blocks
-    assert block.text.splitlines() == [
-        "The results of this example are shown below and COVID-19 cases rose in 담배-함유 제품.",
-        "1. 첫째 항목입니다",
-        "2. 둘째 항목이 길어서 다음 줄로 이어집니다",
-        "• 셋째 항목",
+    blocks = parse_pdf(data, "줄.pdf").pages[0].blocks
+    assert [(b.kind, b.text) for b in blocks] == [
+        ("text", "The results of this example are shown below and COVID-19 cases rose in 담배-함유 제품."),
+        ("item", "1. 첫째 항목입니다"),
+        ("item", "2. 둘째 항목이 길어서 다음 줄로 이어집니다"),
+        ("item", "• 셋째 항목"),
     ]
 
 
@@ -165,13 +166,13 @@ def test_clean_normalises_to_nfc_and_maps_private_use_bullets():
 
 
 def test_scanned_pages_are_flagged_and_empty():
-    doc = parse_pdf(pdfs.scanned_pdf(2), "스캔.pdf")
+    doc = parse_pdf(pdfs.scanned_pdf(2), "스캔.pdf", ocr=False)  # (read by OCR: tests/test_pdf_ocr.py)
     assert doc.flagged_pages == {1: "scanned", 2: "scanned"}
     assert all(p.text == "" and p.blocks == () for p in doc.pages)
 
 
 def test_mixed_document_flags_only_the_scanned_page():
-    doc = parse_pdf(pdfs.mixed_scanned_pdf(), "혼합.pdf")
+    doc = parse_pdf(pdfs.mixed_scanned_pdf(), "혼합.pdf", ocr=False)
     assert [p.status for p in doc.pages] == ["ok", "scanned", "ok"]
     assert doc.pages[2].text == "셋째 쪽도 글자가 있습니다."
 
@@ -251,7 +252,7 @@ def test_real_spacing_reads_like_words():
 
 @pytest.mark.parametrize("relative", ["medical/Kafm015-11-15.pdf", "law/당직 중 사적 행위의 공무수행성 여부.pdf"])
 def test_real_scans_are_flagged(relative):
-    doc = parse_pdf_path(eval_pdf(relative))
+    doc = parse_pdf_path(eval_pdf(relative), ocr=False)
     assert doc.pages and all(p.status == "scanned" and p.text == "" for p in doc.pages)
 
 
