@@ -49,6 +49,7 @@ _FALLBACK_LANG = "kor"  # used when the default `Hangul` model is missing but `k
 SPACE_PITCH = 1.2  # a step between Hangul syllables longer than this many pitches ...
 SPACE_GAP = 0.15  # ... with at least this much ink gap (in heights) is a word space
 OTHER_GAP = 0.24  # an ink gap wider than this (in heights) next to a non-Hangul character is a word space
+DIGIT_GAP = 0.5  # ... but between digits (a proportional "1" stands apart from its neighbours) this wide
 COLUMN_GAP = 3.0  # a gap wider than this splits a recognised line (table cells, form fields)
 # Columns Tesseract read as one (when _layout found no gutter in the image):
 GUTTER_GAP = 0.5  # a gap at least this wide, at the same x on many rows, is a column gutter ...
@@ -531,10 +532,13 @@ def _centre(c: _Char) -> float:
 
 
 def _pitch(chars: list[_Char], height: float) -> float:
-    """The usual step between neighbouring Hangul syllables' centres on this line (else the height)."""
+    """The usual step between neighbouring Hangul syllables' centres on this line (else about an em)."""
     steps = [_centre(b) - _centre(a) for a, b in zip(chars, chars[1:])
              if _HANGUL.match(a.c) and _HANGUL.match(b.c) and 0 < _centre(b) - _centre(a) < 2 * height]
-    return statistics.median(steps) if len(steps) >= 3 else height
+    if len(steps) >= 3:
+        return statistics.median(steps)
+    # Too few steps to measure: about an em, which the tallest syllable's ink comes closest to.
+    return max([height] + [c.y1 - c.y0 for c in chars if _HANGUL.match(c.c)])
 
 
 def _is_space(prev: _Char, ch: _Char, height: float, pitch: float) -> bool:
@@ -543,6 +547,8 @@ def _is_space(prev: _Char, ch: _Char, height: float, pitch: float) -> bool:
     gap = ch.x0 - prev.x1
     if _HANGUL.match(prev.c) and _HANGUL.match(ch.c):
         return _centre(ch) - _centre(prev) > SPACE_PITCH * pitch and gap > SPACE_GAP * height
+    if prev.c.isdigit() and ch.c.isdigit():
+        return gap > DIGIT_GAP * height
     return gap > OTHER_GAP * height
 
 
