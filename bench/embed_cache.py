@@ -38,7 +38,8 @@ class CachedEmbedder:
 
     def _key(self, kind: str, max_tokens: int, text: str) -> str:
         c = self._inner.choice
-        raw = "\x00".join([c.model_id, c.revision, kind, str(max_tokens), text.strip()])
+        path = getattr(getattr(self._inner, "encoder_choice", None), "path", "")  # int8 vectors differ from fp32
+        raw = "\x00".join([c.model_id, c.revision, path, kind, str(max_tokens), text.strip()])
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
     def _lookup(self, keys: list[str]) -> dict[str, np.ndarray]:
