@@ -354,3 +354,24 @@ def test_with_an_llm_server_the_answer_streams_and_links_to_the_cards(app_env, m
         at = ask(at, "예비인가를 생략할 수 있나요?")
         assert any("서버" in w.value for w in at.warning), [w.value for w in at.warning]
         assert cards(at)  # a failing server leaves the cards in place
+
+
+HWPX = "public/(240411보도자료) 재정동향 4월호.hwpx"  # 4 printed pages with tables
+
+
+def test_an_uploaded_hwpx_is_asked_about_and_its_table_shows_as_a_table(app_env):
+    name = HWPX.rsplit("/", 1)[-1]
+    at = upload(start("pages/documents.py"), [(name, eval_pdf(HWPX).read_bytes())])
+    assert any("4쪽" in t and "색인했습니다" in t for t in texts(at.success)), texts(at.success)
+    at.switch_page("pages/ask.py").run()
+    at = ask(at, "2024년 2월 중앙정부 채무는 얼마인가요?")
+    heads = cards(at)
+    assert heads and all(name in h for h in heads), heads
+    # A table passage is shown as a table (caption, header cells), not as a line of text.
+    tables = [h for h in heads if "· 표 ·" in h]
+    assert tables, heads
+    bodies = [m.value for m in at.markdown if 'class="passage table-wrap"' in m.value]
+    assert bodies and any("<th>" in b and "중앙정부 채무" in b for b in bodies), bodies[:2]
+    # Printed pages come with the HWPX: the page image is offered like a PDF's.
+    images = [e for e in at.expander if "쪽 이미지 보기" in e.label]
+    assert images and images[0].get("image")

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import pymupdf
 import pytest
 
-from tests.conftest import ROOT, eval_pdf
+from tests.conftest import ROOT, eval_file, eval_pdf
 
 pytestmark = pytest.mark.browser
 
@@ -175,6 +175,27 @@ def test_upload_a_korean_pdf_then_ask_and_see_the_highlighted_page(server, brows
     expect(page.get_by_text(re.compile(r"검색 시간 [\d,]+ms"))).to_be_visible()
     expect(page.locator("[data-testid=stSidebar]")).to_contain_text(QUESTION)  # the session's history
     full_screenshot(page, tmp_path / "ask.png")
+
+
+def test_an_hwp_passage_is_cited_by_printed_page_with_its_page_image(server, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    name = "moel_03_livelihood_loan.hwp"
+    page = new_page(browser, f"{server}/documents")
+    upload(page, str(eval_file(f"hwp/{name}")), domain="공공")
+    expect(page.get_by_text(re.compile(r"16쪽, \d+개 조각으로 색인했습니다"))).to_be_visible()
+    page.locator("[data-testid=stSidebarNav]").get_by_text("질문", exact=True).click()
+    box = page.locator(".st-key-question_box input")
+    box.fill("직업훈련 생계비 대부금의 상환 방법은 무엇인가요?")
+    box.press("Enter")
+    card = page.locator("[class*=st-key-card_]").filter(has_text=name).filter(has_text="8쪽").first
+    expect(card).to_be_visible()
+    expect(card.locator(".passage mark").first).to_be_visible()
+    card.locator("[data-testid=stExpander] summary").first.click()
+    image = card.locator("[data-testid=stExpander] img").first
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.naturalWidth") > 600
+    full_screenshot(page, tmp_path / "hwp.png")
 
 
 def test_corrupt_file_fails_alone_while_another_session_uploads_and_asks(server, browser, tmp_path):
