@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from docqa import fast_encode
-from docqa.tokenizer import load_tokenizer
+from docqa.tokenizer import load_tokenizer, read_json
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ def onnx_file(model_dir: Path, folder: Path, path: str) -> Path:
     stamp = {"export_version": EXPORT_VERSION, "torch": _version("torch"), "onnx": _version("onnx"),
              "onnxruntime": _version("onnxruntime"), "transformers": _version("transformers")}
     fp32, int8, query = folder / "model.onnx", folder / "model-int8.onnx", folder / "model-int8-query.onnx"
-    current = _read_json(stamp_file)
+    current = read_json(stamp_file)
     if {k: current.get(k) for k in stamp} != stamp:
         for stale in (fp32, int8, query):
             stale.unlink(missing_ok=True)
@@ -400,16 +400,6 @@ def onnx_file(model_dir: Path, folder: Path, path: str) -> Path:
 
 
 # --------------------------------------------------------------------------- loading and measuring
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        log.warning("ignoring unreadable %s: %s", path, exc)
-        return {}
-
-
 def _write_json(path: Path, value: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -545,7 +535,7 @@ def select_encoder(model_dir: Path, models_dir: Path, model_id: str, revision: s
     folder = artefact_dir(models_dir, model_id, revision)
     key = machine_key(model_id, revision)
     choice_file = folder / f"choice-{_hash(key)}.json"
-    cached = _read_json(choice_file)
+    cached = read_json(choice_file)
     previous = EncoderChoice.from_json(cached) if cached.get("version") == CHOICE_VERSION else None
     tokenizer = load_tokenizer(model_dir)
     if forced not in ("", "auto"):

@@ -36,7 +36,7 @@ class TextTokenizer:
                                                                self._tok.pre_tokenizer])
         self._tok.no_truncation()
         self._tok.no_padding()
-        config = _read_json(self.folder / "tokenizer_config.json")
+        config = read_json(self.folder / "tokenizer_config.json")
         pad = config.get("pad_token", "<pad>")
         pad = pad.get("content") if isinstance(pad, dict) else pad
         found = self._tok.token_to_id(pad) if isinstance(pad, str) else None
@@ -74,7 +74,8 @@ class TextTokenizer:
                 shutil.copyfile(self.folder / name, folder / name)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A JSON file's object; {} when it is missing or unreadable (logged)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
