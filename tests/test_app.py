@@ -118,6 +118,7 @@ def test_empty_index_points_to_the_documents_page(app_env):
     assert not at.error
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "임베딩 모델" in sidebar and "재순위 모델" in sidebar and "내장 Chroma" in sidebar
+    assert "실행 방식" in sidebar and "토큰/초" in sidebar  # the encoder path chosen on this CPU, and why
     # offline, the sentence reranker stands in for the cross-encoder (name markdown-escaped)
     assert r"sentence\-e5" in sidebar
     assert sidebar_metrics(at) == ["0", "0"]

@@ -126,6 +126,9 @@ def sidebar() -> None:
                        if choice.source != "local" else md(choice.reason))
             if choice.is_fallback:
                 st.caption(":material/warning: 설정한 모델 대신 오프라인 대체 모델을 쓰고 있습니다.")
+            encoder = getattr(embedder, "encoder_choice", None)
+            if encoder is not None:
+                st.markdown(f"**실행 방식**  \n{md(encoder.summary())}")
         svc = ld.services
         if svc is not None and svc.searcher.reranker is not None:
             reranker = svc.searcher.reranker
