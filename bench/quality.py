@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from bench.common import (
@@ -106,6 +107,8 @@ def _searcher(store, embedder, settings):
     from retrieval.search import Searcher
 
     t0 = time.perf_counter()
+    if settings.reranker.lower() in ("", "none", "off"):  # the rerank configuration compares the offline one
+        settings = replace(settings, reranker="sentence")
     searcher = Searcher.from_services(store, embedder, settings)
     index = getattr(searcher, "index", None)
     if index is not None:  # build the derived lexical index now, not inside the first question's timing

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_EMBED_MODEL = "dragonkue/multilingual-e5-small-ko"
-DEFAULT_RERANKER = "dragonkue/bge-reranker-v2-m3-ko"
+# No rerank stage by default: measured on every eval set, the offline sentence reranker helped some
+# and hurt allganize dev (README, Benchmarks). A cross-encoder id/folder or "sentence" turns one on.
+DEFAULT_RERANKER = "none"
 DOMAINS = ("finance", "public", "medical", "law", "commerce")
 # Versions of the code that turns documents into an index, recorded in it: a change makes old
 # indexes refuse to open until they are rebuilt (never silently mixed).
@@ -59,7 +61,7 @@ class Settings:
 
     data_dir: Path = field(default_factory=_default_data_dir)
     embed_model: str = DEFAULT_EMBED_MODEL  # RAG_EMBED_MODEL: hub id or local folder
-    reranker: str = DEFAULT_RERANKER  # RAG_RERANKER: hub id, local folder, "sentence" or "none"
+    reranker: str = DEFAULT_RERANKER  # RAG_RERANKER: "none", "sentence", or a cross-encoder hub id / folder
     chunk_tokens: int = 320  # RAG_CHUNK_TOKENS: max tokens per chunk incl. "passage: " and specials
     chunk_overlap: int = 48  # RAG_CHUNK_OVERLAP: tokens repeated from the previous chunk
     chroma_host: str = ""  # RAG_CHROMA_HOST: "host:port" of a `chroma run` server; empty = embedded
