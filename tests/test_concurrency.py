@@ -33,7 +33,10 @@ MEDICAL = ["위식도역류성질환(Gastroesophageal Reflux Disease) (3)(0).pdf
 
 
 def env_for(embedder, **extra) -> dict[str, str]:
-    env = {**os.environ, "RAG_EMBED_MODEL": embedder.choice.path, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    # OCR off: these tests are about processes sharing an index (OCR has tests of its own), and the
+    # pictures in the real PDFs would make every writer spend most of its time in Tesseract.
+    env = {**os.environ, "RAG_EMBED_MODEL": embedder.choice.path, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT),
+           "RAG_OCR": "0"}
     env.pop("RAG_CHROMA_HOST", None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -122,7 +125,7 @@ def test_two_app_workers_on_one_chroma_server(chroma_server, tmp_path, embedder)
                "b": [(n, eval_pdf(f"medical/{n}").read_bytes()) for n in MEDICAL[:2]]}
     workers = []
     for name, files in uploads.items():
-        settings = Settings(data_dir=tmp_path / name, chroma_host=chroma_server, collection="shared_docs")
+        settings = Settings(data_dir=tmp_path / name, chroma_host=chroma_server, collection="shared_docs", ocr=False)
         JobQueue(settings).submit_uploads(files, domain="")
         workers.append(subprocess.Popen([sys.executable, "-m", "ingest.worker", "--data-dir", str(tmp_path / name),
                                          "--idle", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -156,8 +159,7 @@ def test_a_writer_killed_mid_document_leaves_nothing_visible_and_a_restart_finis
             f"sys.exit(main({args!r}))")
     writer = subprocess.Popen([sys.executable, "-c", slow], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    signature = dict(index_signature(embedder, Settings()), embed_model=str(Path(embedder.choice.path).resolve()),
-                     embed_revision="local")  # the index as the CLI builds it (model given by its folder)
+    signature = index_signature(embedder, Settings())  # the CLI's model folder is the same offline build
     store = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and writer.poll() is None:
@@ -184,7 +186,7 @@ def test_a_writer_killed_mid_document_leaves_nothing_visible_and_a_restart_finis
 
 @pytest.fixture
 def indexed(tmp_path, embedder):
-    settings = Settings(data_dir=tmp_path / "data", reranker="none", chunk_tokens=256, chunk_overlap=32)
+    settings = Settings(data_dir=tmp_path / "data", reranker="none", chunk_tokens=256, chunk_overlap=32, ocr=False)
     store = open_store(settings, embedder)
     return settings, store, Ingestor(store, embedder, settings), Searcher.from_services(store, embedder, settings)
 

