@@ -229,7 +229,7 @@ class Ingestor:
             data = path.read_bytes()
             t0 = time.perf_counter()
             tell("parse", 0.0)
-            doc = parse_document(data, d.file_name)
+            doc = parse_document(data, d.file_name, settings=self.settings)
             report.seconds["parse"] += time.perf_counter() - t0
             return self.index_parsed(doc, d.domain, data, report, tell, source=d.source)
         except DocQAError as exc:
