@@ -11,14 +11,16 @@ each passage's metadata ("lex").
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from docqa.store import PassageRow, Store
+from docqa.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,90 @@ class _Doc:
     row_nnz: np.ndarray  # int32 distinct terms per row
 
 
+@dataclass
+class LocalTerms:
+    """One document's term counts with ids into its own term list (merged into a view's vocabulary
+    without reading every morpheme again)."""
+
+    terms: list[str]
+    cols: np.ndarray  # int32 ids into `terms`, row after row
+    tfs: np.ndarray  # uint16 counts, aligned with cols
+    row_nnz: np.ndarray  # int32 distinct terms per row
+    lengths: np.ndarray  # float32 morphemes per row
+
+
+def local_terms(lexes: list[str]) -> LocalTerms:
+    vocab: dict[str, int] = {}
+    cols: list[int] = []
+    tfs: list[int] = []
+    row_nnz = np.zeros(len(lexes), dtype=np.int32)
+    lengths = np.zeros(len(lexes), dtype=np.float32)
+    for r, lex in enumerate(lexes):
+        terms = lex.split()
+        lengths[r] = len(terms)
+        counts: dict[int, int] = {}
+        for term in terms:
+            j = vocab.setdefault(term, len(vocab))
+            counts[j] = counts.get(j, 0) + 1
+        cols.extend(counts)
+        tfs.extend(counts.values())
+        row_nnz[r] = len(counts)
+    return LocalTerms(list(vocab), np.asarray(cols, dtype=np.int32),
+                      np.minimum(np.asarray(tfs, dtype=np.int64), 65535).astype(np.uint16), row_nnz, lengths)
+
+
+class RowFiles:
+    """The derived rows of each committed build, as one file per build under `folder`.
+
+    A build's passages never change once committed (a new version is a new build), so a file
+    is valid for as long as the registry names its build: a process starting on a large index
+    reads these instead of asking the store for every vector and morpheme. Written atomically by
+    whichever process read the build first; removed when the build is dropped. Unreadable or
+    missing files are simply read from the store again.
+    """
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def _path(self, doc_id: str, build: str) -> Path | None:
+        if self.folder is None:
+            return None
+        return self.folder / f"{doc_id}-{build}.npz"
+
+    def load(self, doc_id: str, build: str, dim: int) -> tuple[list[str], np.ndarray, LocalTerms] | None:
+        path = self._path(doc_id, build)
+        if path is None or not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                ids = z["record_ids"].tolist()
+                vectors = z["vectors"].astype(np.float32).reshape(len(ids), dim)
+                local = LocalTerms(z["terms"].tolist(), z["cols"], z["tfs"], z["row_nnz"], z["lengths"])
+            return ids, vectors, local
+        except Exception as exc:  # noqa: BLE001 - a damaged file is read from the store again
+            log.info("row file %s unreadable (%s); reading the store", path.name, exc)
+            return None
+
+    def save(self, doc_id: str, build: str, ids: list[str], vectors: np.ndarray, local: LocalTerms) -> None:
+        path = self._path(doc_id, build)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, record_ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float32),
+                     terms=np.asarray(local.terms, dtype=str), cols=local.cols, tfs=local.tfs,
+                     row_nnz=local.row_nnz, lengths=local.lengths)
+            os.replace(tmp, path)
+        except OSError as exc:  # a read-only data dir: the views still work, starts are slower
+            log.info("row file %s not written: %s", path.name, exc)
+
+    def remove(self, doc_id: str, build: str) -> None:
+        path = self._path(doc_id, build)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
 class LexicalView:
     """Okapi BM25 (k1 1.2, b 0.75) over term counts, with rows added and dropped per document.
 
@@ -57,22 +143,14 @@ class LexicalView:
 
     def terms_of(self, lexes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Term ids, counts, distinct terms per row, and lengths, for passages' morpheme strings."""
-        cols: list[int] = []
-        tfs: list[int] = []
-        row_nnz = np.zeros(len(lexes), dtype=np.int32)
-        lengths = np.zeros(len(lexes), dtype=np.float32)
-        for r, lex in enumerate(lexes):
-            terms = lex.split()
-            lengths[r] = len(terms)
-            counts: dict[int, int] = {}
-            for term in terms:
-                j = self.vocab.setdefault(term, len(self.vocab))
-                counts[j] = counts.get(j, 0) + 1
-            cols.extend(counts)
-            tfs.extend(counts.values())
-            row_nnz[r] = len(counts)
-        return (np.asarray(cols, dtype=np.int32), np.minimum(np.asarray(tfs), 65535).astype(np.uint16), row_nnz,
-                lengths)
+        local = local_terms(lexes)
+        return (self.globalize(local.terms, local.cols), local.tfs, local.row_nnz, local.lengths)
+
+    def globalize(self, terms: list[str], cols: np.ndarray) -> np.ndarray:
+        """A document's term ids (into its own `terms`) as ids of this view's vocabulary."""
+        ids = np.fromiter((self.vocab.setdefault(t, len(self.vocab)) for t in terms), dtype=np.int32,
+                          count=len(terms))
+        return ids[cols] if len(cols) else np.zeros(0, dtype=np.int32)
 
     def add(self, doc: _Doc, lengths: np.ndarray) -> None:
         if len(self.vocab) > len(self.df):
@@ -154,6 +232,7 @@ class DerivedIndex:
         self.store = store
         self.lock = threading.RLock()
         self.dim = int(dim or store.signature.get("dim", 0) or 0)
+        self.files = RowFiles(store.settings.data_dir / "derived" if store.settings.data_dir else None)
         self.docs: dict[str, _Doc] = {}
         self.record_ids: list[str] = []
         self.vectors = np.zeros((0, self.dim), dtype=np.float32)
@@ -197,13 +276,20 @@ class DerivedIndex:
                     if d not in self.docs]
             self.incomplete = set()
             for doc_id, build, domain in todo:
-                try:
-                    rows = self.store.passage_rows(doc_id, build)
-                except Exception as exc:  # noqa: BLE001 - a commit racing this read: try again next time
-                    log.info("passages of %s not readable yet: %s", doc_id, exc)
-                    self.incomplete.add(doc_id)
-                    continue
-                self._add(doc_id, build, domain, rows)
+                cached = self.files.load(doc_id, build, self.dim)
+                if cached is None:
+                    try:
+                        rows = self.store.passage_rows(doc_id, build)
+                    except Exception as exc:  # noqa: BLE001 - a commit racing this read: try again next time
+                        log.info("passages of %s not readable yet: %s", doc_id, exc)
+                        self.incomplete.add(doc_id)
+                        continue
+                    vectors = (np.stack([r.vector for r in rows]).reshape(len(rows), self.dim) if rows
+                               else np.zeros((0, self.dim), dtype=np.float32))
+                    cached = [r.record_id for r in rows], vectors, local_terms([r.lex for r in rows])
+                    if rows:
+                        self.files.save(doc_id, build, *cached)
+                self._add(doc_id, build, domain, *cached)
             self._maybe_compact()
             self.generation = gen
             self.last_refresh_s = time.perf_counter() - t0
@@ -215,24 +301,26 @@ class DerivedIndex:
     def _reset(self) -> None:
         self.__init__(self.store, self.dim)  # type: ignore[misc]
 
-    def _add(self, doc_id: str, build: str, domain: str, rows: list[PassageRow]) -> None:
+    def _add(self, doc_id: str, build: str, domain: str, ids: list[str], vectors: np.ndarray,
+             local: LocalTerms) -> None:
         start = self.n
-        count = len(rows)
-        cols, tfs, row_nnz, lengths = self.lexical.terms_of([r.lex for r in rows])
-        doc = _Doc(build, start, count, domain, cols, tfs, row_nnz)
+        count = len(ids)
+        doc = _Doc(build, start, count, domain, self.lexical.globalize(local.terms, local.cols), local.tfs,
+                   local.row_nnz)
         self._grow(start + count)
         if count:
-            self.vectors[start:start + count] = np.stack([r.vector for r in rows]).reshape(count, self.dim)
-        self.record_ids.extend(r.record_id for r in rows)
+            self.vectors[start:start + count] = vectors
+        self.record_ids.extend(ids)
         self.alive[start:start + count] = True
         self.doc_ix[start:start + count] = self._intern(self.doc_names, doc_id)
         self.domain_ix[start:start + count] = self._intern(self.domain_names, domain)
         self.n += count
         self.docs[doc_id] = doc
-        self.lexical.add(doc, lengths)
+        self.lexical.add(doc, local.lengths)
 
     def _drop(self, doc_id: str) -> None:
         doc = self.docs.pop(doc_id)
+        self.files.remove(doc_id, doc.build)  # that build is gone from the registry
         self.alive[doc.start:doc.start + doc.count] = False
         self.lexical.drop(doc)
 

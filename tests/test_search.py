@@ -129,3 +129,37 @@ def test_the_lexical_index_follows_additions_and_deletions(tmp_path, embedder):
     assert searcher.search("도로터널 결로", mode="lexical").hits[0].chunk.file_name == "나.pdf"
     store.delete_document(doc.doc_id)
     assert searcher.search("도로터널 결로", mode="lexical").hits == ()
+
+
+def test_a_restarted_process_reads_the_derived_rows_from_files_not_the_store(tmp_path, embedder, monkeypatch):
+    """The first reader writes each committed build's vectors and term counts to a file; a new
+    process (here: a new index over a new Store) loads them without asking Chroma, with the same
+    scores. A deleted document's file goes with it."""
+    import numpy as np
+
+    from docqa.store import Store
+    from retrieval.index import DerivedIndex
+    from tests import pdfs
+
+    settings = Settings(data_dir=tmp_path, reranker="none")
+    store = open_store(settings, embedder)
+    ingestor = Ingestor(store, embedder, settings)
+    kept, gone = ingestor.ingest([("가.pdf", pdfs.korean_pdf(["해양수산부는 갯벌 복원 사업을 확대한다.", "올해는 서해안 세 곳에서 시작한다."])),
+                                  ("나.pdf", pdfs.korean_pdf(["국토교통부는 도로터널 결로 대책을 발표했다."]))]).files
+    first = DerivedIndex(store)
+    first.refresh(force=True)
+    assert len(list((tmp_path / "derived").glob("*.npz"))) == 2
+
+    again = Store(settings, store.signature)
+    monkeypatch.setattr(again, "passage_rows", lambda *a: pytest.fail("read from the store"))
+    second = DerivedIndex(again)
+    second.refresh(force=True)
+    query = embedder.embed_query("갯벌 복원")
+    assert second.record_ids == first.record_ids
+    assert np.allclose(second.dense_scores(query), first.dense_scores(query))
+    for terms in (["갯벌", "복원"], ["도로", "터널", "결로"]):
+        assert np.allclose(second.lexical_scores(terms), first.lexical_scores(terms))
+
+    store.delete_document(gone.doc_id)
+    first.refresh(force=True)
+    assert [p.name.split("-")[0] for p in (tmp_path / "derived").glob("*.npz")] == [kept.doc_id]
