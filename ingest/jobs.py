@@ -67,6 +67,7 @@ class FileTask:
     domain: str
     doc_id: str  # delete / reindex
     config: str = "{}"  # the submitter's settings (JSON): the worker indexes with exactly these
+    resumed: bool = False  # claimed before by a worker that died: it may have committed the file
 
     def settings(self, base: Settings) -> Settings:
         """`base` (the worker's) with the submitter's settings applied."""
@@ -279,7 +280,7 @@ class JobQueue:
             db.execute("UPDATE files SET state = 'running', owner = ?, heartbeat = ?, stage = '', fraction = 0 "
                        "WHERE id = ?", (owner, time.time(), row["id"]))
         return FileTask(row["id"], row["job_id"], row["kind"], row["name"], row["path"], row["source"],
-                        row["domain"], row["doc_id"], row["config"])
+                        row["domain"], row["doc_id"], row["config"], resumed=row["heartbeat"] > 0)
 
     def _abandoned(self, owner: str, heartbeat: float) -> bool:
         alive = _pid_alive(owner)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from docqa.config import Settings
@@ -141,8 +142,15 @@ class Worker:
             return FileResult(task.name, "indexed", "", report.pages, report.chunks, message,
                               tuple(f.message for f in failed))
         store.check()  # ingesting into an index built with other settings is refused, in Korean
-        return ingestor.ingest_file(Path(task.path), task.domain, name=task.name, source=task.source,
-                                    tell=tell, cancelled=cancelled)
+        result = ingestor.ingest_file(Path(task.path), task.domain, name=task.name, source=task.source,
+                                      tell=tell, cancelled=cancelled)
+        if task.resumed and result.status == "skipped":
+            info = store.document(result.doc_id)
+            if info is not None and info.source == task.source:  # committed just before the last worker died
+                return replace(result, status="indexed",
+                               message=f"'{task.name}': {info.pages}쪽, {info.chunks}개 조각으로 색인했습니다 "
+                                       "(중단되기 직전에 마친 작업).")
+        return result
 
     def _housekeeping(self) -> None:
         _, store, _ = self._loaded

@@ -144,8 +144,9 @@ def test_a_restarted_process_reads_the_derived_rows_from_files_not_the_store(tmp
     settings = Settings(data_dir=tmp_path, reranker="none")
     store = open_store(settings, embedder)
     ingestor = Ingestor(store, embedder, settings)
-    kept, gone = ingestor.ingest([("가.pdf", pdfs.korean_pdf(["해양수산부는 갯벌 복원 사업을 확대한다.", "올해는 서해안 세 곳에서 시작한다."])),
-                                  ("나.pdf", pdfs.korean_pdf(["국토교통부는 도로터널 결로 대책을 발표했다."]))]).files
+    first_pdf = pdfs.korean_pdf(["해양수산부는 갯벌 복원 사업을 확대한다.", "올해는 서해안 세 곳에서 시작한다."])
+    second_pdf = pdfs.korean_pdf(["국토교통부는 도로터널 결로 대책을 발표했다."])
+    kept, gone = ingestor.ingest([("가.pdf", first_pdf), ("나.pdf", second_pdf)]).files
     first = DerivedIndex(store)
     first.refresh(force=True)
     assert len(list((tmp_path / "derived").glob("*.npz"))) == 2
