@@ -40,19 +40,22 @@ OUTSIDE_LIMIT = "outside --limit (file not in this run's corpus)"
 
 
 # --------------------------------------------------------------------------- loading
-def load_embedder_timed(cache: Path, embed_model: str | None):
-    """The product's embedder, its settings overrides, and load seconds (models cached under `cache`)."""
+def load_embedder_timed(cache: Path, embed_model: str | None, caches: bool = True):
+    """The product's embedder, its settings overrides, and load seconds (models cached under `cache`).
+
+    With `caches` (quality runs) vectors and OCR of unchanged texts and files are reused from the
+    bench's caches; speed runs pass False, so every vector is computed and every page read."""
     from docqa.config import Settings
     from docqa.services import load_embedder
 
     overrides = {"embed_model": embed_model} if embed_model else {}
     t0 = time.perf_counter()
     embedder = load_embedder(Settings.from_env(data_dir=cache, **overrides))
-    if os.environ.get("BENCH_EMBED_CACHE", "1") != "0":  # bench only: reuse vectors of unchanged texts
+    if caches and os.environ.get("BENCH_EMBED_CACHE", "1") != "0":  # bench only: reuse vectors of unchanged texts
         from bench.embed_cache import CachedEmbedder
 
         embedder = CachedEmbedder(embedder, cache / "embed-cache.sqlite3")
-    if os.environ.get("BENCH_OCR_CACHE", "1") != "0":  # bench only: OCR of unchanged files is reused
+    if caches and os.environ.get("BENCH_OCR_CACHE", "1") != "0":  # bench only: OCR of unchanged files is reused
         from bench.ocr_cache import install
 
         install(cache / "ocr-cache.sqlite3")

@@ -63,7 +63,7 @@ def _open_spec_store(spec: dict) -> tuple:
     from bench.quality import _open, _store_settings, load_embedder_timed
 
     import_s = time.perf_counter() - t0
-    embedder, overrides, model_s = load_embedder_timed(Path(spec["cache"]), spec.get("embed_model"))
+    embedder, overrides, model_s = load_embedder_timed(Path(spec["cache"]), spec.get("embed_model"), caches=False)
     settings = _store_settings(Path(spec["store"]), overrides, spec.get("chunk_tokens"), spec.get("chunk_overlap"))
     store, open_s = _open(settings, embedder)
     return embedder, settings, store, import_s, model_s, open_s
@@ -81,7 +81,7 @@ def worker_select(spec: dict) -> dict:
     """Load the embedder once: the encoder path is chosen (and cached) here, not inside a timed worker."""
     from bench.quality import load_embedder_timed
 
-    embedder, _, seconds = load_embedder_timed(Path(spec["cache"]), spec.get("embed_model"))
+    embedder, _, seconds = load_embedder_timed(Path(spec["cache"]), spec.get("embed_model"), caches=False)
     return {"load_s": seconds, "peak_rss_mb": peak_rss_mb(), "encoder": _encoder_info(embedder)}
 
 
