@@ -50,8 +50,20 @@ def union(boxes: list[BBox]) -> BBox:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
+class Boxed:
+    """Centre coordinates of anything with a `bbox` (x0, y0, x1, y1)."""
+
+    @property
+    def cy(self) -> float:
+        return (self.bbox[1] + self.bbox[3]) / 2  # type: ignore[attr-defined]
+
+    @property
+    def cx(self) -> float:
+        return (self.bbox[0] + self.bbox[2]) / 2  # type: ignore[attr-defined]
+
+
 @dataclass(eq=False)
-class Line:
+class Line(Boxed):
     """One visual text line: its characters (spaces recovered) with their boxes."""
 
     chars: list[Char]
@@ -67,14 +79,6 @@ class Line:
     @property
     def garbage(self) -> bool:
         return self.bad * 2 > self.visible
-
-    @property
-    def cy(self) -> float:
-        return (self.bbox[1] + self.bbox[3]) / 2
-
-    @property
-    def cx(self) -> float:
-        return (self.bbox[0] + self.bbox[2]) / 2
 
     @property
     def height(self) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 
 from docqa.types import BBox, Table
 from ingest.pdf import params as P
-from ingest.pdf.glyphs import Line, RawPage, clean, union
+from ingest.pdf.glyphs import Boxed, Line, RawPage, clean, union
 
 Seg = tuple[float, float, float]  # h rule: y, x0, x1 / v rule: x, y0, y1
 
@@ -346,18 +346,10 @@ def _looks_like_header(row: list[str]) -> bool:
 
 
 @dataclass(eq=False)
-class _Piece:
+class _Piece(Boxed):
     text: str
     bbox: BBox
     line: Line
-
-    @property
-    def cy(self) -> float:
-        return (self.bbox[1] + self.bbox[3]) / 2
-
-    @property
-    def cx(self) -> float:
-        return (self.bbox[0] + self.bbox[2]) / 2
 
 
 def borderless_tables(lines: list[Line]) -> list[Found]:
