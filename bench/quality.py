@@ -106,11 +106,13 @@ def _open(settings, embedder):
     return store, time.perf_counter() - t0
 
 
-def _searcher(store, embedder, settings):
+def _searcher(store, embedder, settings, compare_rerank: bool = False):
+    """The product's searcher; with `compare_rerank` (quality runs) a reranker is loaded even when the
+    product runs none, so the rerank configuration compares the offline one."""
     from retrieval.search import Searcher
 
     t0 = time.perf_counter()
-    if settings.reranker.lower() in ("", "none", "off"):  # the rerank configuration compares the offline one
+    if compare_rerank and settings.reranker.lower() in ("", "none", "off"):
         settings = replace(settings, reranker="sentence")
     searcher = Searcher.from_services(store, embedder, settings)
     index = getattr(searcher, "index", None)
@@ -154,7 +156,7 @@ def prepare_pdf_corpus(pdfs: Path, labels: Sequence[Path], embedder, overrides: 
         elif f.status == "replaced":
             log.warning("%s replaced an earlier document of the same name: the corpus has two files named "
                         "alike and only one is searchable", f.file_name)
-    searcher, searcher_s = _searcher(db, embedder, settings)
+    searcher, searcher_s = _searcher(db, embedder, settings, compare_rerank=True)
 
     corpus_ids = tuple(dict.fromkeys(f.doc_id for f in corpus))
     extra = db.doc_ids() - set(corpus_ids)
@@ -310,7 +312,7 @@ def prepare_autorag(folder: Path, embedder, overrides: dict, *, cache: Path, sto
             failed[doc.file_name] = str(exc)
         log.info("ingest %d/%d %s", i, len(docs), doc.file_name)
     ingest_s = time.perf_counter() - t0
-    searcher, searcher_s = _searcher(db, embedder, settings)
+    searcher, searcher_s = _searcher(db, embedder, settings, compare_rerank=True)
     corpus_ids = tuple(d.doc_id for d, _ in docs)
     extra = db.doc_ids() - set(corpus_ids)
     if extra:
