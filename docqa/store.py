@@ -469,8 +469,9 @@ class Store:
 
     def add_document(self, chunks: list[Chunk], vectors: np.ndarray, lexical: list[str], doc: NewDocument, *,
                      data: bytes | None = None, page_pdf: bytes | None = None, replaces: Sequence[str] = (),
-                     cancelled: Callable[[], bool] | None = None) -> None:
-        """Write a document's passages under a new build and commit it (atomically for readers).
+                     cancelled: Callable[[], bool] | None = None) -> str:
+        """Write a document's passages under a new build and commit it (atomically for readers);
+        returns the build id (a passage's record id is `<chunk id>@<build>`).
 
         `lexical` holds each passage's morphemes (space-separated) for the BM25 view. `data` is the
         original file and `page_pdf` a printable PDF of it when it isn't one. The documents in
@@ -515,6 +516,7 @@ class Store:
                     if old != doc.doc_id:
                         self._remove(old)
                 self._unlease(build)
+                return build
             except BaseException:
                 if not committed:
                     log.warning("writing %s (%s) did not finish; removing its passages", doc.file_name, doc.doc_id)

@@ -17,6 +17,7 @@ from docqa.types import DocumentInfo, FileResult, IngestReport, ParsedDocument
 from ingest.chunk import Chunker
 from ingest.formats import parse_document
 from ingest.parse import doc_id_of
+from retrieval.index import RowFiles
 from retrieval.lexical import lexical_text, tokenize
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,9 @@ class Ingestor:
         t0 = time.perf_counter()
         tell("store", 0.0)
         record = NewDocument(doc.doc_id, name, domain, len(doc.pages), _flag_text(doc), source or name, doc.format)
-        self.store.add_document(chunks, vectors, lexical, record, data=data, page_pdf=doc.page_pdf,
-                                replaces=replaces, cancelled=cancelled)
+        build = self.store.add_document(chunks, vectors, lexical, record, data=data, page_pdf=doc.page_pdf,
+                                        replaces=replaces, cancelled=cancelled)
+        RowFiles.of(self.store).save_written(doc.doc_id, build, [c.chunk_id for c in chunks], vectors, lexical)
         report.seconds["store"] += time.perf_counter() - t0
 
         status = "replaced" if replaces else "indexed"

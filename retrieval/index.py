@@ -86,6 +86,22 @@ class RowFiles:
     def __init__(self, folder: Path | None):
         self.folder = folder
 
+    @classmethod
+    def of(cls, store: Store) -> RowFiles:
+        return cls(store.settings.data_dir / "derived" if store.settings.data_dir else None)
+
+    def save_written(self, doc_id: str, build: str, chunk_ids: list[str], vectors: np.ndarray,
+                     lexical: list[str]) -> None:
+        """The writer's copy of a build it just committed (so that no reader has to ask the store);
+        rows in record-id order, as a reader would read them."""
+        try:
+            ids = [f"{c}@{build}" for c in chunk_ids]
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            self.save(doc_id, build, [ids[i] for i in order], np.asarray(vectors, dtype=np.float32)[order],
+                      local_terms([lexical[i] for i in order]))
+        except Exception as exc:  # noqa: BLE001 - only an optimisation: readers fall back to the store
+            log.info("row file for %s not written: %s", doc_id, exc)
+
     def _path(self, doc_id: str, build: str) -> Path | None:
         if self.folder is None:
             return None
@@ -232,7 +248,7 @@ class DerivedIndex:
         self.store = store
         self.lock = threading.RLock()
         self.dim = int(dim or store.signature.get("dim", 0) or 0)
-        self.files = RowFiles(store.settings.data_dir / "derived" if store.settings.data_dir else None)
+        self.files = RowFiles.of(store)
         self.docs: dict[str, _Doc] = {}
         self.record_ids: list[str] = []
         self.vectors = np.zeros((0, self.dim), dtype=np.float32)

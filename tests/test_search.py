@@ -132,13 +132,13 @@ def test_the_lexical_index_follows_additions_and_deletions(tmp_path, embedder):
 
 
 def test_a_restarted_process_reads_the_derived_rows_from_files_not_the_store(tmp_path, embedder, monkeypatch):
-    """The first reader writes each committed build's vectors and term counts to a file; a new
-    process (here: a new index over a new Store) loads them without asking Chroma, with the same
-    scores. A deleted document's file goes with it."""
+    """The writer keeps each committed build's vectors and term counts as a file; a new process
+    (here: a new index over a new Store) loads them without asking Chroma, with the same rows and
+    scores as reading the store. A deleted document's file goes with it."""
     import numpy as np
 
     from docqa.store import Store
-    from retrieval.index import DerivedIndex
+    from retrieval.index import DerivedIndex, RowFiles
     from tests import pdfs
 
     settings = Settings(data_dir=tmp_path, reranker="none")
@@ -147,20 +147,21 @@ def test_a_restarted_process_reads_the_derived_rows_from_files_not_the_store(tmp
     first_pdf = pdfs.korean_pdf(["해양수산부는 갯벌 복원 사업을 확대한다.", "올해는 서해안 세 곳에서 시작한다."])
     second_pdf = pdfs.korean_pdf(["국토교통부는 도로터널 결로 대책을 발표했다."])
     kept, gone = ingestor.ingest([("가.pdf", first_pdf), ("나.pdf", second_pdf)]).files
-    first = DerivedIndex(store)
-    first.refresh(force=True)
-    assert len(list((tmp_path / "derived").glob("*.npz"))) == 2
+    assert len(list((tmp_path / "derived").glob("*.npz"))) == 2  # written by the writer at commit
 
+    from_store = DerivedIndex(store)
+    from_store.files = RowFiles(None)  # this one reads every row from Chroma
+    from_store.refresh(force=True)
     again = Store(settings, store.signature)
     monkeypatch.setattr(again, "passage_rows", lambda *a: pytest.fail("read from the store"))
-    second = DerivedIndex(again)
-    second.refresh(force=True)
+    from_files = DerivedIndex(again)
+    from_files.refresh(force=True)
     query = embedder.embed_query("갯벌 복원")
-    assert second.record_ids == first.record_ids
-    assert np.allclose(second.dense_scores(query), first.dense_scores(query))
+    assert from_files.record_ids == from_store.record_ids and from_files.n == from_store.n > 0
+    assert np.allclose(from_files.dense_scores(query), from_store.dense_scores(query))
     for terms in (["갯벌", "복원"], ["도로", "터널", "결로"]):
-        assert np.allclose(second.lexical_scores(terms), first.lexical_scores(terms))
+        assert np.allclose(from_files.lexical_scores(terms), from_store.lexical_scores(terms))
 
     store.delete_document(gone.doc_id)
-    first.refresh(force=True)
+    from_files.refresh(force=True)
     assert [p.name.split("-")[0] for p in (tmp_path / "derived").glob("*.npz")] == [kept.doc_id]
