@@ -125,7 +125,8 @@ def test_two_app_workers_on_one_chroma_server(chroma_server, tmp_path, embedder)
                "b": [(n, eval_pdf(f"medical/{n}").read_bytes()) for n in MEDICAL[:2]]}
     workers = []
     for name, files in uploads.items():
-        settings = Settings(data_dir=tmp_path / name, chroma_host=chroma_server, collection="shared_docs", ocr=False)
+        settings = Settings(data_dir=tmp_path / name, chroma_host=chroma_server, collection="shared_docs", ocr=False,
+                            embed_model=embedder.choice.path)  # a job carries its submitter's settings
         JobQueue(settings).submit_uploads(files, domain="")
         workers.append(subprocess.Popen([sys.executable, "-m", "ingest.worker", "--data-dir", str(tmp_path / name),
                                          "--idle", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -246,7 +247,7 @@ def test_same_file_name_in_two_folders_are_two_documents(tmp_path, embedder):
 
 
 def test_a_job_resumes_after_its_worker_dies_and_cancel_stops_the_rest(tmp_path, embedder):
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", embed_model=embedder.choice.path)  # the job's model
     queue = JobQueue(settings)
     files = [(f"문서{i}.pdf", pdfs.korean_pdf([f"{i}번 문서: 지역 금융 지원 사업 {i}단계 안내입니다."]))
              for i in range(4)]
