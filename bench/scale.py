@@ -59,6 +59,7 @@ def _source_passages(cache: Path) -> list[dict]:
 def _fill(store, passages: list[dict], target: int, start_copy: int, rng: np.random.Generator) -> int:
     """Add copies of the source documents until the store holds `target` passages; returns the next copy number."""
     from docqa.store import NewDocument, chunk_from_record
+    from retrieval.index import RowFiles
 
     by_doc: dict[str, list[dict]] = {}
     for p in passages:
@@ -79,8 +80,9 @@ def _fill(store, passages: list[dict], target: int, start_copy: int, rng: np.ran
                 vectors.append(v / np.linalg.norm(v))
                 lexes.append(f"{r['meta'].get('lex', '')} 사본{copy}")
             name = f"사본{copy:04d}-{rows[0]['name']}"
-            store.add_document(chunks, np.stack(vectors), lexes,
-                               NewDocument(new_id, name, rows[0]["domain"], 1, source=f"scale/{copy}/{doc}"))
+            build = store.add_document(chunks, np.stack(vectors), lexes,
+                                       NewDocument(new_id, name, rows[0]["domain"], 1, source=f"scale/{copy}/{doc}"))
+            RowFiles.of(store).save_written(new_id, build, [c.chunk_id for c in chunks], np.stack(vectors), lexes)
             have += len(rows)
         copy += 1
     return copy
