@@ -157,11 +157,6 @@ class LexicalView:
         self.tail: sparse.csc_matrix | None = None  # rows [built_rows, n), rebuilt when dirty
         self._tail_docs: list[_Doc] = []
 
-    def terms_of(self, lexes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Term ids, counts, distinct terms per row, and lengths, for passages' morpheme strings."""
-        local = local_terms(lexes)
-        return (self.globalize(local.terms, local.cols), local.tfs, local.row_nnz, local.lengths)
-
     def globalize(self, terms: list[str], cols: np.ndarray) -> np.ndarray:
         """A document's term ids (into its own `terms`) as ids of this view's vocabulary."""
         ids = np.fromiter((self.vocab.setdefault(t, len(self.vocab)) for t in terms), dtype=np.int32,
