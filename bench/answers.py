@@ -82,32 +82,56 @@ def variants(embedder, idf) -> dict[str, Callable]:
         return pick
 
     base = ExtractiveConfig()
+    before = replace(base, passages=2, sentences=2, max_chars=240, max_sentence_chars=160, match="morpheme",
+                     redundancy=0.6)
     bare = replace(base, dense_weight=0.0, rank_weight=0.0, cue_weight=0.0, redundancy=1.01)
     dense = 1.0  # the sentence-vector weight tried (z-scored like the lexical score)
     return {
         "today: key sentences of card 1": lambda q, r: list(r.hits[0].key_sentences) if r.hits else [],
         "today: key sentences of cards 1-3": lambda q, r: [s for h in r.hits[:3] for s in h.key_sentences],
-        "lexical coverage only (corpus idf, morphemes)": ours(bare, dense=False),
+        "previous default (2 sentences of 2 passages, morphemes, cut at 160)": ours(before),
+        "lexical coverage only (corpus idf)": ours(bare, dense=False),
         "lexical, candidates' own idf": ours(bare, dense=False, corpus_idf=False),
-        "lexical, substring match": ours(replace(bare, match="substring"), dense=False),
-        "lexical + rank": ours(replace(bare, rank_weight=base.rank_weight), dense=False),
+        "lexical, morpheme match": ours(replace(bare, match="morpheme"), dense=False),
         "dense only (all candidates)": ours(replace(bare, lexical_weight=0.0, dense_weight=dense,
                                                     dense_candidates=1000)),
         "lexical + dense": ours(replace(bare, dense_weight=dense)),
-        "lexical + rank + answer-type cues": ours(replace(base, redundancy=1.01)),
-        "... + redundancy removal (= default)": ours(base),
-        "... + position in passage": ours(replace(base, position_weight=0.3)),
-        "default + dense": ours(replace(base, dense_weight=dense)),
-        "first passage only": ours(replace(base, passages=1)),
+        "+ redundancy removal at 0.6": ours(replace(base, redundancy=0.6)),
+        "+ position in passage": ours(replace(base, position_weight=0.3)),
+        "+ dense": ours(replace(base, dense_weight=dense)),
+        "first 2 passages": ours(replace(base, passages=2)),
         "first 3 passages": ours(replace(base, passages=3)),
-        "first 5 passages": ours(replace(base, passages=5)),
-        "3 sentences, 125 chars": ours(replace(base, sentences=3, max_chars=125, max_sentence_chars=125)),
-        "default + dense, 3 sentences from 3 passages, 260 chars": ours(replace(
-            base, dense_weight=dense, passages=3, sentences=3, max_chars=260, max_sentence_chars=200)),
-        "default + dense, 3 sentences from 3 passages, 320 chars": ours(replace(
-            base, dense_weight=dense, passages=3, sentences=3, max_chars=320, max_sentence_chars=200)),
+        "2 sentences": ours(replace(base, sentences=2)),
+        "4 sentences": ours(replace(base, sentences=4)),
+        "200 chars": ours(replace(base, max_chars=200, max_sentence_chars=200)),
+        "240 chars": ours(replace(base, max_chars=240, max_sentence_chars=240)),
+        "320 chars": ours(replace(base, max_chars=320, max_sentence_chars=320)),
         "product default (ExtractiveConfig())": ours(base, cache=False),
     }
+
+
+def oracle(answers: dict[str, str], budget: int) -> Callable:
+    """An upper bound, not a picker: the sentences of the 5 cards chosen greedily by how many of the
+    *reference answer's* morphemes each adds per character, within `budget` characters. No picker
+    that does not read the reference can be expected to reach it."""
+    from answer.extractive import ExtractiveConfig, candidate_units
+    from retrieval.lexical import tokenize
+
+    config = ExtractiveConfig(passages=K)
+
+    def pick(question, result, qid):
+        ref = set(tokenize([answers[qid]])[0])
+        units, got, shown, used = candidate_units(result.hits, config), set(), [], 0
+        while True:
+            fits = [u for u in units if used + len(u.text) <= budget and (u.terms & ref) - got]
+            if not fits:
+                return shown
+            best = max(fits, key=lambda u: len((u.terms & ref) - got) / len(u.text))
+            units.remove(best)
+            got |= best.terms & ref
+            shown.append(best.text)
+            used += len(best.text)
+    return pick
 
 
 def run(prep, embedder, answers: dict[str, str], pickers: dict[str, Callable], k: int = K) -> dict:
@@ -125,7 +149,7 @@ def run(prep, embedder, answers: dict[str, str], pickers: dict[str, Callable], k
         novel = ref - set(tokenize([q.question])[0])
         for name, pick in pickers.items():
             t0 = time.perf_counter()
-            shown = pick(q.question, result)
+            shown = pick(q.question, result, q.qid) if name.startswith("oracle") else pick(q.question, result)
             timing[name] += (time.perf_counter() - t0) * 1000
             terms = set(tokenize([" ".join(shown)])[0]) if shown else set()
             per[name].append((coverage(ref, terms), coverage(novel, terms) if novel else 1.0,
@@ -169,7 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  limit=None, chunk_tokens=None, chunk_overlap=None)
     answers = reference_answers(args.labels)
     idf = prep.searcher.index.idf
-    result = run(prep, embedder, answers, variants(embedder, idf), args.k)
+    pickers = variants(embedder, idf)
+    for budget in (160, 240, 320):
+        pickers[f"oracle (reads the reference answer), ≤{budget} chars"] = oracle(answers, budget)
+    result = run(prep, embedder, answers, pickers, args.k)
     result["seconds"] = time.perf_counter() - started
     print(f"## Extractive answers: {args.labels.name} ({result['questions']} questions with a reference answer, "
           f"k={args.k}, all {prep.ingest['files']} PDFs indexed)\n")
