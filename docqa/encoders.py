@@ -208,6 +208,24 @@ def onnx_threads() -> int:
     return max(1, min(usable, physical, 8))
 
 
+_ARENA: list[bool] = []
+
+
+def _shared_arena() -> bool:
+    """Registers one CPU arena allocator for all ONNX Runtime sessions of this process (once)."""
+    if not _ARENA:
+        import onnxruntime as ort
+
+        try:
+            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
+            _ARENA.append(True)
+        except Exception as exc:  # noqa: BLE001 - sessions then keep arenas of their own
+            log.warning("ONNX Runtime: no shared arena (%s)", exc)
+            _ARENA.append(False)
+    return _ARENA[0]
+
+
 class OnnxEncoder:
     """ONNX Runtime sessions over an exported graph (input_ids, attention_mask -> pooled).
 
@@ -238,6 +256,11 @@ class OnnxEncoder:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
+            if _shared_arena():
+                # every session of the process (1 and 2 threads, the query graph) draws its
+                # activations from one arena: measured, each arena of its own keeps ~480 MB after
+                # a batch of 512-token passages, at the same speed
+                options.add_session_config_entry("session.use_env_allocators", "1")
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

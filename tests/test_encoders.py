@@ -122,6 +122,10 @@ def test_forcing_a_path(embedder, model_home, path, fp32):
     got = encode_with(encoder, tokenizer, QUESTIONS, "query: ")
     reference = encode_with(fp32[0], fp32[1], QUESTIONS, "query: ")
     assert float((got * reference).sum(axis=1).min()) >= GATE_MIN
+    if path.startswith("onnx"):  # every session of the process draws from one shared arena (memory)
+        sessions = [*encoder._sessions.values(), *getattr(encoder.query_encoder, "_sessions", {}).values()]
+        assert sessions and all(s.get_session_options().get_session_config_entry("session.use_env_allocators")
+                                == "1" for s in sessions)
 
 
 def test_rag_encoder_is_read_from_the_environment(monkeypatch):
