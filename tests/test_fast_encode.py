@@ -116,3 +116,18 @@ def test_thread_policy_follows_the_faster_thread_count():
     speed[2] = 100.0  # idle again: a later probe switches back
     run(80)
     assert policy.current == 2
+
+
+def test_batches_bound_tokens_and_attention_size():
+    """Full-length passages go two at a time (the attention activations ONNX Runtime keeps grow with
+    rows x length²); short ones fill the token budget."""
+    from docqa.fast_encode import _MAX_BATCH_ATTENTION, _batches
+
+    lengths = [512] * 5 + [128] * 40 + [20] * 3
+    batches = _batches(lengths, 4096)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        width = max(lengths[i] for i in b)
+        assert len(b) * width <= 4096 and len(b) * width * width <= _MAX_BATCH_ATTENTION
+    assert [len(b) for b in batches if lengths[b[0]] == 512] == [2, 2, 2]  # the last takes a short one along
+    assert max(len(b) for b in batches if lengths[b[0]] == 128) == 32
