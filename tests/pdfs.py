@@ -500,3 +500,22 @@ def split_table_pdf() -> bytes:
     _ruled(page, SPLIT_ROWS[20:], MARGIN, 80)
     _write(page, MARGIN, 400, A4[0] - 2 * MARGIN, "예산은 매년 늘었다.")
     return doc.tobytes(garbage=3, deflate=True)
+
+
+LEAD_IN = "구체적인 퇴직수당 및 퇴직연금 환수 내역은 아래와 같다."
+LEAD_IN_ROWS = [["구분", "지급액", "환수액"], ["퇴직수당", "80,457,060원", "40,228,530원"],
+                ["퇴직연금", "53,903,120원", "26,951,560원"]]
+
+
+def lead_in_pdf() -> bytes:
+    """Page 1: a paragraph ending with LEAD_IN at its foot; page 2: a ruled table with no title,
+    then a paragraph that introduces nothing and a second untitled table."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    _write(page, MARGIN, 100, A4[0] - 2 * MARGIN, "원고는 공무원으로 재직하다가 명예퇴직하였다. " * 12)
+    _write(page, MARGIN, A4[1] - 120, A4[0] - 2 * MARGIN, "피고는 원고에게 환수 사실을 통지하였다. " + LEAD_IN)
+    page = doc.new_page(width=A4[0], height=A4[1])
+    bottom = _ruled(page, LEAD_IN_ROWS, MARGIN, 80)
+    bottom = _write(page, MARGIN, bottom + 40, A4[0] - 2 * MARGIN, "원고는 처분에 불복하여 소를 제기하였다.")
+    _ruled(page, [["연도", "금액"], ["2021년", "1,000원"], ["2022년", "2,000원"]], MARGIN, bottom + 40)
+    return doc.tobytes(garbage=3, deflate=True)

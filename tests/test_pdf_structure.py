@@ -174,3 +174,15 @@ def test_a_table_overleaf_keeps_its_caption_and_header():
     assert rest.table.caption == pdfs.SPLIT_CAPTION and rest.table.header_rows == 1
     assert rest.table.rows[0] == tuple(pdfs.SPLIT_HEADER) and len(rest.table.rows) == 1 + 10
     assert rest.text.splitlines()[:2] == [pdfs.SPLIT_CAPTION, "사업: 21번 사업 · 2023년: 210억원 · 2024년: 252억원"]
+
+
+def test_an_untitled_table_takes_the_sentence_that_introduces_it():
+    doc = parse_pdf(pdfs.lead_in_pdf(), "판결.pdf", ocr=False)
+    tables = [b for b in doc.pages[1].blocks if b.kind == "table"]
+    assert len(tables) == 2
+    # "… 내역은 아래와 같다." at the foot of page 1 titles the table that opens page 2
+    assert tables[0].table.caption == pdfs.LEAD_IN and tables[0].text.splitlines()[0] == pdfs.LEAD_IN
+    assert "구분: 퇴직수당 · 지급액: 80,457,060원 · 환수액: 40,228,530원" in tables[0].text
+    # a paragraph that introduces nothing gives no title; the sentence stays in its paragraph
+    assert tables[1].table.caption == ""
+    assert any(pdfs.LEAD_IN in b.text for b in doc.pages[0].blocks if b.kind == "text")

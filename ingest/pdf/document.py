@@ -23,9 +23,10 @@ import pymupdf
 
 from docqa.config import PARSER_VERSION  # noqa: F401 - re-exported by ingest.pdf
 from docqa.errors import CorruptPDFError, EmptyFileError, EncryptedPDFError, NoPagesError, NotPDFError
-from docqa.text import table_text
+from docqa.text import split_sentences, table_text
 from docqa.types import BBox, Block, Page, ParsedDocument, Table
 from ingest.pdf import captions, ocrtext
+from ingest.pdf import params as P
 from ingest.pdf.figures import Figure, find_figures, label_rows
 from ingest.pdf.furniture import drop_running_lines
 from ingest.pdf.glyphs import Line, RawPage, extract, place_images, union
@@ -94,7 +95,7 @@ def parse_pdf(data: bytes, file_name: str, *, ocr: bool = True, settings=None,
             else:
                 lines = [ln for ln in raw.lines if not ln.garbage]
                 pages.append(_build_page(raw, lines, gaps, read))
-    return ParsedDocument(doc_id=doc_id_of(data), file_name=file_name, pages=tuple(carry_over(pages)),
+    return ParsedDocument(doc_id=doc_id_of(data), file_name=file_name, pages=tuple(lead_ins(carry_over(pages))),
                           notes=tuple(notes), seconds=seconds)
 
 
@@ -255,6 +256,43 @@ def carry_over(pages: list[Page]) -> list[Page]:
                               block.source)
         out[k] = Page(page.number, "\n\n".join(b.text for b in blocks), tuple(blocks), page.width, page.height,
                       page.status)
+    return out
+
+
+def lead_ins(pages: list[Page]) -> list[Page]:
+    """A table or figure without a title takes the sentence that introduces it ("… 내역은 아래와
+    같다."), the last of the paragraph before it (and before the tables and figures between) on its
+    page or at the foot of the page before.
+    The sentence stays in its paragraph too; the table's or figure's rectangle is unchanged."""
+    out = list(pages)
+    for k, page in enumerate(out):
+        blocks, changed = list(page.blocks), False
+        for i, block in enumerate(blocks):
+            if block.kind not in ("table", "figure") or (block.table is not None and block.table.caption):
+                continue
+            j = i - 1
+            while j >= 0 and blocks[j].kind in ("table", "figure"):  # "… 내역은 아래와 같다." before two tables
+                j -= 1
+            if j >= 0:
+                before = blocks[j]
+            elif k and out[k - 1].blocks:
+                before = out[k - 1].blocks[-1]
+            else:
+                continue
+            sentences = split_sentences(before.text) if before.kind in ("text", "item") else []
+            lead = " ".join(sentences[-1].split()) if sentences else ""
+            if not lead or len(lead) > P.LEAD_IN_MAX_CHARS or not captions.LEAD_IN.search(lead):
+                continue
+            if block.table is not None:
+                table = Table(block.table.rows, block.table.header_rows, lead)
+                blocks[i] = Block(table_text(lead, table.rows, table.header_rows), block.bbox, "table", table,
+                                  block.source)
+            elif lead not in block.text:
+                blocks[i] = Block(f"{lead}\n{block.text}", block.bbox, "figure", None, block.source)
+            changed = True
+        if changed:
+            out[k] = Page(page.number, "\n\n".join(b.text for b in blocks), tuple(blocks), page.width, page.height,
+                          page.status)
     return out
 
 

@@ -69,6 +69,7 @@ TABLE_ALIGN_EM = 1.0  # cells of one column start, end or centre within this man
 
 # ---------------------------------------------------------------- captions
 CAPTION_GAP_EM = 3.0  # a caption sits within this many em above (or below) its table/figure
+LEAD_IN_MAX_CHARS = 200  # a longer last sentence before a table or figure is running text, not its title
 
 # ---------------------------------------------------------------- figures
 FIGURE_MIN_SHARE = 0.015  # a figure covers at least this share of the page
