@@ -23,7 +23,9 @@ TOKENIZER_VERSION = LEXICAL_VERSION
 def _kiwi():
     from kiwipiepy import Kiwi
 
-    return Kiwi()
+    # Without the multi-word dictionary (its entries join several words into one proper noun):
+    # 183 MB less resident, and 7 of 53,560 morphemes differ on 133 pages of the eval PDFs.
+    return Kiwi(load_multi_dict=False)
 
 
 _kiwi_lock = threading.Lock()
