@@ -260,10 +260,10 @@ def carry_over(pages: list[Page]) -> list[Page]:
 
 
 def lead_ins(pages: list[Page]) -> list[Page]:
-    """A table or figure without a title takes the sentence that introduces it ("… 내역은 아래와
-    같다."), the last of the paragraph before it (and before the tables and figures between) on its
-    page or at the foot of the page before.
-    The sentence stays in its paragraph too; the table's or figure's rectangle is unchanged."""
+    """A table without a title, or a figure, takes the sentence that introduces it ("… 내역은 아래와
+    같다."): the last of the paragraph before it (and before the tables and figures between) on its
+    page or at the foot of the page before. A table gets it as its caption, a figure as its first
+    line. The sentence stays in its paragraph too; the rectangles are unchanged."""
     out = list(pages)
     for k, page in enumerate(out):
         blocks, changed = list(page.blocks), False
