@@ -186,3 +186,10 @@ def test_an_untitled_table_takes_the_sentence_that_introduces_it():
     # a paragraph that introduces nothing gives no title; the sentence stays in its paragraph
     assert tables[1].table.caption == ""
     assert any(pdfs.LEAD_IN in b.text for b in doc.pages[0].blocks if b.kind == "text")
+
+
+def test_a_form_label_ending_with_a_colon_introduces_nothing():
+    from ingest.pdf.captions import LEAD_IN
+
+    assert LEAD_IN.search(pdfs.LEAD_IN) and LEAD_IN.search("주요 현황은 다음과 같습니다:")
+    assert not LEAD_IN.search("1. 성 명 :") and not LEAD_IN.search("다음 해에는 예산이 늘었다.")

@@ -26,9 +26,10 @@ UNIT = re.compile(  # "(단위: 억원)", "기준: 2023년", "(전년동기대�
     r"^\s*[(\[［]?\s*(?:단위|기준)\s*[:：]|^\s*\(.{0,20}단위\s*[:：]"
     r"|^\s*[(\[［][^()\[\]]{0,30}(?:%|원|명|개|건|배|톤|단위|기준|대비)[^()\[\]]{0,10}[)\]］]\s*$")
 _ENDS = re.compile(r"[가-힣a-z][.!?]$")
-# The sentence that introduces what follows: "… 환수내역은 아래와 같다.", "… 현황은 다음과 같습니다:",
-# "주요 내용:". In Korean reports and rulings it is often the only title a table or picture has.
-LEAD_IN = re.compile(r"(?:아래|다음|하기)[^.!?]{0,40}같(?:다|음|습니다|이)\s*[.:：]?\s*$|[:：]\s*$")
+# The sentence that introduces what follows: "… 환수내역은 아래와 같다.", "… 현황은 다음과 같습니다:".
+# In Korean reports and rulings it is often the only title a table or picture has. (A line that
+# merely ends with a colon is not one: form labels such as "1. 성 명 :" do.)
+LEAD_IN = re.compile(r"(?:아래|다음|하기)[^.!?]{0,40}같(?:다|음|습니다|이)\s*[.:：]?\s*$")
 
 
 @dataclass(eq=False)
