@@ -7,11 +7,11 @@ Anything else is refused with a Korean message naming the file.
 
 from __future__ import annotations
 
-import ctypes
 from pathlib import Path
 from typing import Any
 
 from docqa.errors import CorruptDocumentError, EmptyFileError, UnsupportedFormatError
+from docqa.memory import trim_heap
 from docqa.types import ParsedDocument
 from ingest.hwp import HWP_SIGNATURE, OLE_MAGIC, ZIP_MAGIC, parse_hwp
 from ingest.parse import parse_pdf
@@ -67,10 +67,7 @@ def release_parser_memory() -> None:
     import pymupdf
 
     pymupdf.TOOLS.store_shrink(100)
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the allocator keeps its pages
-        pass
+    trim_heap()
 
 
 def parse_document_path(path: str | Path) -> ParsedDocument:
