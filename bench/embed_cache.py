@@ -33,6 +33,11 @@ class CachedEmbedder:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def uncached(self):
+        """The product's embedder itself (to time what the product computes)."""
+        return self._inner
+
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
 

@@ -34,6 +34,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -208,22 +209,18 @@ def onnx_threads() -> int:
     return max(1, min(usable, physical, 8))
 
 
-_ARENA: list[bool] = []
-
-
+@cache
 def _shared_arena() -> bool:
     """Registers one CPU arena allocator for all ONNX Runtime sessions of this process (once)."""
-    if not _ARENA:
-        import onnxruntime as ort
+    import onnxruntime as ort
 
-        try:
-            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
-            ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
-            _ARENA.append(True)
-        except Exception as exc:  # noqa: BLE001 - sessions then keep arenas of their own
-            log.warning("ONNX Runtime: no shared arena (%s)", exc)
-            _ARENA.append(False)
-    return _ARENA[0]
+    try:
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
+        return True
+    except Exception as exc:  # noqa: BLE001 - sessions then keep arenas of their own
+        log.warning("ONNX Runtime: no shared arena (%s)", exc)
+        return False
 
 
 class OnnxEncoder:
