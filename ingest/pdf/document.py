@@ -250,13 +250,21 @@ def carry_over(pages: list[Page]) -> list[Page]:
                 rows, header = head + table.rows, len(head)  # rows read as header overleaf stay rows
         if not caption and rows is table.rows:
             continue
-        block = page.blocks[first]
         blocks = list(page.blocks)
-        blocks[first] = Block(table_text(caption, rows, header), block.bbox, "table", Table(rows, header, caption),
-                              block.source)
-        out[k] = Page(page.number, "\n\n".join(b.text for b in blocks), tuple(blocks), page.width, page.height,
-                      page.status)
+        blocks[first] = _table_block(blocks[first], caption, rows, header)
+        out[k] = _with_blocks(page, blocks)
     return out
+
+
+def _table_block(block: Block, caption: str, rows, header_rows: int) -> Block:
+    """`block` (a table) with this caption and these rows, its text made again."""
+    return Block(table_text(caption, rows, header_rows), block.bbox, "table", Table(rows, header_rows, caption),
+                 block.source)
+
+
+def _with_blocks(page: Page, blocks: list[Block]) -> Page:
+    return Page(page.number, "\n\n".join(b.text for b in blocks), tuple(blocks), page.width, page.height,
+                page.status)
 
 
 def lead_ins(pages: list[Page]) -> list[Page]:
@@ -284,15 +292,12 @@ def lead_ins(pages: list[Page]) -> list[Page]:
             if not lead or len(lead) > P.LEAD_IN_MAX_CHARS or not captions.LEAD_IN.search(lead):
                 continue
             if block.table is not None:
-                table = Table(block.table.rows, block.table.header_rows, lead)
-                blocks[i] = Block(table_text(lead, table.rows, table.header_rows), block.bbox, "table", table,
-                                  block.source)
+                blocks[i] = _table_block(block, lead, block.table.rows, block.table.header_rows)
             elif lead not in block.text:
                 blocks[i] = Block(f"{lead}\n{block.text}", block.bbox, "figure", None, block.source)
             changed = True
         if changed:
-            out[k] = Page(page.number, "\n\n".join(b.text for b in blocks), tuple(blocks), page.width, page.height,
-                          page.status)
+            out[k] = _with_blocks(page, blocks)
     return out
 
 
