@@ -110,17 +110,17 @@ def variants(embedder, idf) -> dict[str, Callable]:
     }
 
 
-def oracle(answers: dict[str, str], budget: int) -> Callable:
+def oracle(references: dict[str, str], budget: int) -> Callable:
     """An upper bound, not a picker: the sentences of the 5 cards chosen greedily by how many of the
-    *reference answer's* morphemes each adds per character, within `budget` characters. No picker
-    that does not read the reference can be expected to reach it."""
+    *reference answer's* morphemes (`references`: question -> answer) each adds per character,
+    within `budget` characters. No picker that does not read the reference can be expected to reach it."""
     from answer.extractive import ExtractiveConfig, candidate_units
     from retrieval.lexical import tokenize
 
     config = ExtractiveConfig(passages=K)
 
-    def pick(question, result, qid):
-        ref = set(tokenize([answers[qid]])[0])
+    def pick(question, result):
+        ref = set(tokenize([references[question]])[0])
         units, got, shown, used = candidate_units(result.hits, config), set(), [], 0
         while True:
             fits = [u for u in units if used + len(u.text) <= budget and (u.terms & ref) - got]
@@ -149,7 +149,7 @@ def run(prep, embedder, answers: dict[str, str], pickers: dict[str, Callable], k
         novel = ref - set(tokenize([q.question])[0])
         for name, pick in pickers.items():
             t0 = time.perf_counter()
-            shown = pick(q.question, result, q.qid) if name.startswith("oracle") else pick(q.question, result)
+            shown = pick(q.question, result)
             timing[name] += (time.perf_counter() - t0) * 1000
             terms = set(tokenize([" ".join(shown)])[0]) if shown else set()
             per[name].append((coverage(ref, terms), coverage(novel, terms) if novel else 1.0,
@@ -194,8 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     answers = reference_answers(args.labels)
     idf = prep.searcher.index.idf
     pickers = variants(embedder, idf)
+    references = {q.question: answers[q.qid] for q in prep.questions if q.qid in answers}
     for budget in (160, 240, 320):
-        pickers[f"oracle (reads the reference answer), ≤{budget} chars"] = oracle(answers, budget)
+        pickers[f"oracle (reads the reference answer), ≤{budget} chars"] = oracle(references, budget)
     result = run(prep, embedder, answers, pickers, args.k)
     result["seconds"] = time.perf_counter() - started
     print(f"## Extractive answers: {args.labels.name} ({result['questions']} questions with a reference answer, "
