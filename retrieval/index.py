@@ -21,13 +21,38 @@ import numpy as np
 from scipy import sparse
 
 from docqa.store import Store
+from retrieval.lexical import PAIR_BITS, PAIR_WEIGHT, term_pairs
 
 log = logging.getLogger(__name__)
 
 K1, B = 1.2, 0.75
 _CHECK_EVERY_S = 0.25  # at most this often a search asks the store for its generation
-_TAIL_SHARE = 0.2  # rebuild the lexical matrix when rows added since the last build exceed this share
+_TAIL_SHARE = 0.2  # rebuild the lexical matrices when rows added since the last build exceed this share
 _DEAD_SHARE = 0.25  # compact when this share of rows belongs to deleted documents
+
+
+@dataclass
+class Counts:
+    """Term counts of consecutive rows: column ids row after row, aligned counts, distinct terms per row."""
+
+    cols: np.ndarray  # int32
+    tfs: np.ndarray  # uint16
+    row_nnz: np.ndarray  # int32
+
+    @classmethod
+    def of(cls, rows: list[list[int]] | list[np.ndarray]) -> Counts:
+        cols: list[int] = []
+        tfs: list[int] = []
+        row_nnz = np.zeros(len(rows), dtype=np.int32)
+        for r, ids in enumerate(rows):
+            counts: dict[int, int] = {}
+            for j in ids:
+                counts[int(j)] = counts.get(int(j), 0) + 1
+            cols.extend(counts)
+            tfs.extend(counts.values())
+            row_nnz[r] = len(counts)
+        return cls(np.asarray(cols, dtype=np.int32),
+                   np.minimum(np.asarray(tfs, dtype=np.int64), 65535).astype(np.uint16), row_nnz)
 
 
 @dataclass
@@ -36,41 +61,27 @@ class _Doc:
     start: int  # first row
     count: int
     domain: str
-    cols: np.ndarray  # int32 term ids, row after row
-    tfs: np.ndarray  # uint16 counts, aligned with cols
-    row_nnz: np.ndarray  # int32 distinct terms per row
+    words: Counts  # ids into the view's vocabulary
+    pairs: Counts  # hashed ids of adjacent morpheme pairs
 
 
 @dataclass
 class LocalTerms:
     """One document's term counts with ids into its own term list (merged into a view's vocabulary
-    without reading every morpheme again)."""
+    without reading every morpheme again), and its morpheme pairs' counts."""
 
     terms: list[str]
-    cols: np.ndarray  # int32 ids into `terms`, row after row
-    tfs: np.ndarray  # uint16 counts, aligned with cols
-    row_nnz: np.ndarray  # int32 distinct terms per row
+    words: Counts  # ids into `terms`
+    pairs: Counts  # retrieval.lexical.term_pairs ids
     lengths: np.ndarray  # float32 morphemes per row
 
 
 def local_terms(lexes: list[str]) -> LocalTerms:
     vocab: dict[str, int] = {}
-    cols: list[int] = []
-    tfs: list[int] = []
-    row_nnz = np.zeros(len(lexes), dtype=np.int32)
-    lengths = np.zeros(len(lexes), dtype=np.float32)
-    for r, lex in enumerate(lexes):
-        terms = lex.split()
-        lengths[r] = len(terms)
-        counts: dict[int, int] = {}
-        for term in terms:
-            j = vocab.setdefault(term, len(vocab))
-            counts[j] = counts.get(j, 0) + 1
-        cols.extend(counts)
-        tfs.extend(counts.values())
-        row_nnz[r] = len(counts)
-    return LocalTerms(list(vocab), np.asarray(cols, dtype=np.int32),
-                      np.minimum(np.asarray(tfs, dtype=np.int64), 65535).astype(np.uint16), row_nnz, lengths)
+    rows = [lex.split() for lex in lexes]
+    words = Counts.of([[vocab.setdefault(t, len(vocab)) for t in terms] for terms in rows])
+    pairs = Counts.of([term_pairs(terms) for terms in rows])
+    return LocalTerms(list(vocab), words, pairs, np.asarray([len(t) for t in rows], dtype=np.float32))
 
 
 class RowFiles:
@@ -115,7 +126,8 @@ class RowFiles:
             with np.load(path, allow_pickle=False) as z:
                 ids = z["record_ids"].tolist()
                 vectors = z["vectors"].astype(np.float32).reshape(len(ids), dim)
-                local = LocalTerms(z["terms"].tolist(), z["cols"], z["tfs"], z["row_nnz"], z["lengths"])
+                local = LocalTerms(z["terms"].tolist(), Counts(z["cols"], z["tfs"], z["row_nnz"]),
+                                   Counts(z["pair_cols"], z["pair_tfs"], z["pair_nnz"]), z["lengths"])
             return ids, vectors, local
         except Exception as exc:  # noqa: BLE001 - a damaged file is read from the store again
             log.info("row file %s unreadable (%s); reading the store", path.name, exc)
@@ -128,9 +140,10 @@ class RowFiles:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+            w, p = local.words, local.pairs
             np.savez(tmp, record_ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float32),
-                     terms=np.asarray(local.terms, dtype=str), cols=local.cols, tfs=local.tfs,
-                     row_nnz=local.row_nnz, lengths=local.lengths)
+                     terms=np.asarray(local.terms, dtype=str), cols=w.cols, tfs=w.tfs, row_nnz=w.row_nnz,
+                     pair_cols=p.cols, pair_tfs=p.tfs, pair_nnz=p.row_nnz, lengths=local.lengths)
             os.replace(tmp, path)
         except OSError as exc:  # a read-only data dir: the views still work, starts are slower
             log.info("row file %s not written: %s", path.name, exc)
@@ -141,8 +154,65 @@ class RowFiles:
             path.unlink(missing_ok=True)
 
 
+class _Postings:
+    """BM25 term weights of one kind of term (morphemes, or morpheme pairs) over the view's rows."""
+
+    def __init__(self, width: int = 0) -> None:
+        self.width = width  # fixed number of columns (hashed ids), or 0: grows with the vocabulary
+        self.df = np.zeros(width, dtype=np.int32)
+        self.matrix: sparse.csc_matrix | None = None  # rows [0, built_rows)
+        self.built_rows = 0
+        self.tail: sparse.csc_matrix | None = None  # rows [built_rows, n), rebuilt when dirty
+        self._tail: list[tuple[int, int, Counts]] = []
+
+    def add(self, start: int, count: int, counts: Counts, n_cols: int) -> None:
+        if n_cols > len(self.df):
+            self.df = np.concatenate([self.df, np.zeros(n_cols - len(self.df), dtype=np.int32)])
+        np.add.at(self.df, counts.cols, 1)
+        self._tail.append((start, count, counts))
+        self.tail = None
+
+    def drop(self, counts: Counts) -> None:
+        np.subtract.at(self.df, counts.cols, 1)
+
+    def rebuild(self, rows: list[tuple[int, int, Counts]], n_rows: int) -> None:
+        self.matrix = _csc(rows, 0, n_rows, len(self.df))
+        self.built_rows = n_rows
+        self._tail = []
+        self.tail = None
+
+    def idf(self, cols: np.ndarray | list[int], live: int) -> np.ndarray:
+        df = self.df[np.asarray(cols, dtype=np.int64)].astype(np.float64)
+        return np.log1p((live - df + 0.5) / (df + 0.5))
+
+    def scores(self, cols: list[int], lengths: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        """BM25 of every row for the distinct `cols`."""
+        n = len(alive)
+        out = np.zeros(n, dtype=np.float32)
+        live = int(alive.sum())
+        if not cols or live == 0:
+            return out
+        avg = float(lengths[:n][alive].mean()) or 1.0
+        if self.tail is None and self._tail:
+            self.tail = _csc(self._tail, self.built_rows, n, len(self.df))
+        for c, idf in zip(cols, self.idf(cols, live)):
+            for matrix, offset in ((self.matrix, 0), (self.tail, self.built_rows)):
+                if matrix is None or c >= matrix.shape[1]:
+                    continue
+                lo, hi = matrix.indptr[c], matrix.indptr[c + 1]
+                if lo == hi:
+                    continue
+                rows = matrix.indices[lo:hi] + offset
+                tf = matrix.data[lo:hi]
+                norm = K1 * (1 - B + B * lengths[rows] / avg)
+                out[rows] += (idf * tf * (K1 + 1) / (tf + norm)).astype(np.float32)
+        out[~alive] = 0.0
+        return out
+
+
 class LexicalView:
-    """Okapi BM25 (k1 1.2, b 0.75) over term counts, with rows added and dropped per document.
+    """Okapi BM25 (k1 1.2, b 0.75) over morphemes, plus PAIR_WEIGHT times the BM25 of adjacent
+    morpheme pairs, with rows added and dropped per document.
 
     Scores use the statistics of the live rows only (document frequency, average length),
     exactly as if the index had been built from them.
@@ -150,12 +220,13 @@ class LexicalView:
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
-        self.df = np.zeros(0, dtype=np.int64)
         self.lengths = np.zeros(0, dtype=np.float32)
-        self.matrix: sparse.csc_matrix | None = None  # rows [0, built_rows)
-        self.built_rows = 0
-        self.tail: sparse.csc_matrix | None = None  # rows [built_rows, n), rebuilt when dirty
-        self._tail_docs: list[_Doc] = []
+        self.words = _Postings()
+        self.pairs = _Postings(1 << PAIR_BITS)
+
+    @property
+    def built_rows(self) -> int:
+        return self.words.built_rows
 
     def globalize(self, terms: list[str], cols: np.ndarray) -> np.ndarray:
         """A document's term ids (into its own `terms`) as ids of this view's vocabulary."""
@@ -164,67 +235,42 @@ class LexicalView:
         return ids[cols] if len(cols) else np.zeros(0, dtype=np.int32)
 
     def add(self, doc: _Doc, lengths: np.ndarray) -> None:
-        if len(self.vocab) > len(self.df):
-            self.df = np.concatenate([self.df, np.zeros(len(self.vocab) - len(self.df), dtype=np.int64)])
-        np.add.at(self.df, doc.cols, 1)
+        self.words.add(doc.start, doc.count, doc.words, len(self.vocab))
+        self.pairs.add(doc.start, doc.count, doc.pairs, self.pairs.width)
         self.lengths = np.concatenate([self.lengths, lengths])
-        self._tail_docs.append(doc)
-        self.tail = None
 
     def drop(self, doc: _Doc) -> None:
-        np.subtract.at(self.df, doc.cols, 1)
+        self.words.drop(doc.words)
+        self.pairs.drop(doc.pairs)
 
     def rebuild(self, docs: list[_Doc], n_rows: int) -> None:
         """One matrix over every row (after a compaction or when the tail grew large)."""
-        self.matrix = _csc(docs, 0, n_rows, len(self.vocab))
-        self.built_rows = n_rows
-        self._tail_docs = []
-        self.tail = None
+        self.words.rebuild([(d.start, d.count, d.words) for d in docs], n_rows)
+        self.pairs.rebuild([(d.start, d.count, d.pairs) for d in docs], n_rows)
 
     def scores(self, terms: list[str], alive: np.ndarray) -> np.ndarray:
-        """BM25 score of every row for the query's morphemes (a repeated term counts once)."""
-        n = len(alive)
-        out = np.zeros(n, dtype=np.float32)
-        cols = sorted({self.vocab[t] for t in terms if t in self.vocab})
-        live = int(alive.sum())
-        if not cols or live == 0:
-            return out
-        avg = float(self.lengths[:n][alive].mean()) or 1.0
-        if self.tail is None and self._tail_docs:
-            self.tail = _csc(self._tail_docs, self.built_rows, n, len(self.vocab))
-        for matrix, offset in ((self.matrix, 0), (self.tail, self.built_rows)):
-            if matrix is None:
-                continue
-            for c in cols:
-                if c >= matrix.shape[1]:
-                    continue
-                lo, hi = matrix.indptr[c], matrix.indptr[c + 1]
-                if lo == hi:
-                    continue
-                rows = matrix.indices[lo:hi] + offset
-                tf = matrix.data[lo:hi]
-                df = float(self.df[c])
-                idf = np.log1p((live - df + 0.5) / (df + 0.5))
-                norm = K1 * (1 - B + B * self.lengths[rows] / avg)
-                out[rows] += (idf * tf * (K1 + 1) / (tf + norm)).astype(np.float32)
-        out[~alive] = 0.0
+        """BM25 score of every row for the query's morphemes and their pairs (a repeated term counts once)."""
+        words = sorted({self.vocab[t] for t in terms if t in self.vocab})
+        out = self.words.scores(words, self.lengths, alive)
+        pairs = sorted(set(term_pairs(terms).tolist()))
+        if words and pairs:
+            out += np.float32(PAIR_WEIGHT) * self.pairs.scores(pairs, self.lengths, alive)
         return out
 
     def idf_of(self, term: str, live: int) -> float:
         j = self.vocab.get(term)
-        if j is None or j >= len(self.df) or live == 0:
+        if j is None or j >= len(self.words.df) or live == 0:
             return 0.0
-        df = float(self.df[j])
-        return float(np.log1p((live - df + 0.5) / (df + 0.5)))
+        return float(self.words.idf([j], live)[0])
 
 
-def _csc(docs: list[_Doc], first_row: int, end_row: int, n_cols: int) -> sparse.csc_matrix:
+def _csc(docs: list[tuple[int, int, Counts]], first_row: int, end_row: int, n_cols: int) -> sparse.csc_matrix:
     rows, cols, vals = [], [], []
-    for d in docs:
-        local = np.repeat(np.arange(d.start - first_row, d.start - first_row + d.count, dtype=np.int32), d.row_nnz)
+    for start, count, c in docs:
+        local = np.repeat(np.arange(start - first_row, start - first_row + count, dtype=np.int32), c.row_nnz)
         rows.append(local)
-        cols.append(d.cols)
-        vals.append(d.tfs.astype(np.float32))
+        cols.append(c.cols)
+        vals.append(c.tfs.astype(np.float32))
     if not rows:
         return sparse.csc_matrix((end_row - first_row, n_cols), dtype=np.float32)
     coo = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -316,8 +362,9 @@ class DerivedIndex:
              local: LocalTerms) -> None:
         start = self.n
         count = len(ids)
-        doc = _Doc(build, start, count, domain, self.lexical.globalize(local.terms, local.cols), local.tfs,
-                   local.row_nnz)
+        words = local.words
+        doc = _Doc(build, start, count, domain,
+                   Counts(self.lexical.globalize(local.terms, words.cols), words.tfs, words.row_nnz), local.pairs)
         self._grow(start + count)
         if count:
             self.vectors[start:start + count] = vectors

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
-from scipy import sparse
 
 from docqa.config import LEXICAL_VERSION
 from docqa.text import column_names, split_sentences
@@ -17,6 +17,11 @@ log = logging.getLogger(__name__)
 
 CONTENT_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "SL", "SN", "SH", "XR", "VV", "VA"})
 TOKENIZER_VERSION = LEXICAL_VERSION
+# Adjacent content morphemes ("공무원 연금", "연금 법") are indexed too, hashed into 2**PAIR_BITS
+# columns, and scored as a second BM25 with weight PAIR_WEIGHT: a phrase written as in the
+# question outranks the same words scattered (see README, Benchmarks).
+PAIR_BITS = 20
+PAIR_WEIGHT = 0.25
 
 
 @cache
@@ -52,6 +57,13 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
         with _kiwi_lock:
             out.extend(_terms(tokens) for tokens in _kiwi().tokenize(texts[i:i + _LOCK_BATCH]))
     return out
+
+
+def term_pairs(terms: Sequence[str]) -> np.ndarray:
+    """Column ids of the adjacent morpheme pairs of `terms` (a stable hash: ids are stored on disk)."""
+    mask = (1 << PAIR_BITS) - 1
+    return np.fromiter((zlib.crc32(f"{a} {b}".encode()) & mask for a, b in zip(terms, terms[1:])),
+                       dtype=np.int32, count=max(len(terms) - 1, 0))
 
 
 def lexical_text(chunk) -> str:
@@ -93,43 +105,3 @@ def key_sentences(texts: Sequence[str], terms: set[str], idf, n: int = 2) -> lis
         best = sorted((i, s) for i, s, score in ranked[:n] if score > 0) or sorted((i, s) for i, s, _ in ranked)[:1]
         out.append(tuple(s for _, s in best))
     return out
-
-
-class BM25:
-    """Okapi BM25 over pre-tokenized documents, as a sparse term-weight matrix."""
-
-    def __init__(self, docs: Iterable[list[str]], k1: float = 1.2, b: float = 0.75):
-        docs = list(docs)
-        self.vocab: dict[str, int] = {}
-        rows, cols, vals = [], [], []
-        lengths = np.zeros(len(docs), dtype=np.float32)
-        for i, terms in enumerate(docs):
-            lengths[i] = len(terms)
-            counts: dict[int, int] = {}
-            for term in terms:
-                j = self.vocab.setdefault(term, len(self.vocab))
-                counts[j] = counts.get(j, 0) + 1
-            rows.extend([i] * len(counts))
-            cols.extend(counts)
-            vals.extend(counts.values())
-        n = len(docs)
-        tf = sparse.csc_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(n, len(self.vocab)))
-        df = np.diff(tf.indptr).astype(np.float32)
-        self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        avg = float(lengths.mean()) if n else 0.0
-        norm = k1 * (1 - b + b * lengths / max(avg, 1e-9))
-        tf = tf.tocoo()
-        weights = tf.data * (k1 + 1) / (tf.data + norm[tf.row]) * self.idf[tf.col]
-        self.matrix = sparse.csc_matrix((weights, (tf.row, tf.col)), shape=tf.shape)
-        self.n = n
-
-    def scores(self, query_terms: list[str]) -> np.ndarray:
-        """BM25 score of every document (a repeated query term counts once)."""
-        cols = sorted({self.vocab[t] for t in query_terms if t in self.vocab})
-        if not cols or self.n == 0:
-            return np.zeros(self.n, dtype=np.float32)
-        return np.asarray(self.matrix[:, cols].sum(axis=1)).ravel()
-
-    def idf_of(self, term: str) -> float:
-        j = self.vocab.get(term)
-        return float(self.idf[j]) if j is not None else 0.0

@@ -7,6 +7,7 @@ import pytest
 from docqa.config import Settings
 from docqa.services import open_store
 from ingest.pipeline import Ingestor
+from retrieval.lexical import tokenize
 from retrieval.rerank import SentenceReranker
 from retrieval.search import Searcher
 from tests.conftest import eval_pdf
@@ -129,6 +130,47 @@ def test_the_lexical_index_follows_additions_and_deletions(tmp_path, embedder):
     assert searcher.search("도로터널 결로", mode="lexical").hits[0].chunk.file_name == "나.pdf"
     store.delete_document(doc.doc_id)
     assert searcher.search("도로터널 결로", mode="lexical").hits == ()
+
+
+def test_a_phrase_written_as_in_the_question_outranks_the_same_words_apart(tmp_path, embedder):
+    """Both passages hold the same morphemes once each (same BM25 over morphemes); only one holds
+    the question's side by side (the pairs of retrieval.lexical.term_pairs): it scores higher."""
+    from tests import pdfs
+
+    settings = Settings(data_dir=tmp_path, reranker="none")
+    store = open_store(settings, embedder)
+    searcher = Searcher.from_services(store, embedder, settings)
+    Ingestor(store, embedder, settings).ingest([
+        ("붙음.pdf", pdfs.korean_pdf(["시행령은 권리사용료 가산 요건을 정한다."])),
+        ("떨어짐.pdf", pdfs.korean_pdf(["요건을 정한 시행령의 권리, 가산, 사용료."])),
+    ])
+    assert sorted(tokenize(["시행령은 권리사용료 가산 요건을 정한다."])[0]) == sorted(
+        tokenize(["요건을 정한 시행령의 권리, 가산, 사용료."])[0])
+    hits = searcher.search("권리사용료 가산 요건", mode="lexical").hits
+    assert [h.chunk.file_name for h in hits] == ["붙음.pdf", "떨어짐.pdf"]
+    assert hits[0].score > hits[1].score
+
+
+def test_row_files_of_an_older_format_are_read_from_the_store_again(tmp_path, embedder):
+    """A row file without the pair counts (written before they existed) is not trusted: the rows
+    come from the store, are scored with pairs, and the file is rewritten in the new format."""
+    import numpy as np
+
+    from retrieval.index import DerivedIndex
+    from tests import pdfs
+
+    settings = Settings(data_dir=tmp_path, reranker="none")
+    store = open_store(settings, embedder)
+    Ingestor(store, embedder, settings).ingest([("가.pdf", pdfs.korean_pdf(["해양수산부는 갯벌 복원 사업을 확대한다."]))])
+    (path,) = (tmp_path / "derived").glob("*.npz")
+    with np.load(path) as z:
+        old = {k: z[k] for k in z.files if not k.startswith("pair_")}
+    np.savez(path, **old)
+    index = DerivedIndex(store)
+    index.refresh(force=True)
+    assert index.lexical_scores(["갯벌", "복원"])[0] > 0
+    with np.load(path) as z:
+        assert {"pair_cols", "pair_tfs", "pair_nnz"} <= set(z.files)
 
 
 def test_a_restarted_process_reads_the_derived_rows_from_files_not_the_store(tmp_path, embedder, monkeypatch):
