@@ -161,7 +161,8 @@ def test_row_files_of_an_older_format_are_read_from_the_store_again(tmp_path, em
 
     settings = Settings(data_dir=tmp_path, reranker="none")
     store = open_store(settings, embedder)
-    Ingestor(store, embedder, settings).ingest([("가.pdf", pdfs.korean_pdf(["해양수산부는 갯벌 복원 사업을 확대한다."]))])
+    pdf = pdfs.korean_pdf(["해양수산부는 갯벌 복원 사업을 확대한다."])
+    Ingestor(store, embedder, settings).ingest([("가.pdf", pdf)])
     (path,) = (tmp_path / "derived").glob("*.npz")
     with np.load(path) as z:
         old = {k: z[k] for k in z.files if not k.startswith("pair_")}
