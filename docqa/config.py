@@ -18,7 +18,7 @@ DOMAINS = ("finance", "public", "medical", "law", "commerce")
 # indexes refuse to open until they are rebuilt (never silently mixed).
 CHUNKER_VERSION = "page-sentence-v3"
 PARSER_VERSION = "pdf-v8"  # bumped whenever PDF parsing changes what is indexed
-LEXICAL_VERSION = "kiwi-content-v2"
+LEXICAL_VERSION = "kiwi-content-v3"
 DOMAIN_LABELS = {"finance": "금융", "public": "공공", "medical": "의료", "law": "법률", "commerce": "커머스"}
 
 

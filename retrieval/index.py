@@ -21,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from docqa.store import Store
-from retrieval.lexical import PAIR_BITS, PAIR_WEIGHT, term_pairs
+from retrieval.lexical import PAIR_BITS, PAIR_WEIGHT, index_terms, term_pairs
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ K1, B = 1.2, 0.75
 _CHECK_EVERY_S = 0.25  # at most this often a search asks the store for its generation
 _TAIL_SHARE = 0.2  # rebuild the lexical matrices when rows added since the last build exceed this share
 _DEAD_SHARE = 0.25  # compact when this share of rows belongs to deleted documents
+# How row files count terms (retrieval.lexical.index_terms and term_pairs): a file of another
+# version is read from the store again.
+ROW_FILE_VERSION = "terms-dates-pairs-1"
 
 
 @dataclass
@@ -78,7 +81,7 @@ class LocalTerms:
 
 def local_terms(lexes: list[str]) -> LocalTerms:
     vocab: dict[str, int] = {}
-    rows = [lex.split() for lex in lexes]
+    rows = [index_terms(lex.split()) for lex in lexes]
     words = Counts.of([[vocab.setdefault(t, len(vocab)) for t in terms] for terms in rows])
     pairs = Counts.of([term_pairs(terms) for terms in rows])
     return LocalTerms(list(vocab), words, pairs, np.asarray([len(t) for t in rows], dtype=np.float32))
@@ -124,6 +127,8 @@ class RowFiles:
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
+                if str(z["version"]) != ROW_FILE_VERSION:
+                    raise ValueError(f"row file version {z['version']}")
                 ids = z["record_ids"].tolist()
                 vectors = z["vectors"].astype(np.float32).reshape(len(ids), dim)
                 local = LocalTerms(z["terms"].tolist(), Counts(z["cols"], z["tfs"], z["row_nnz"]),
@@ -141,7 +146,8 @@ class RowFiles:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
             w, p = local.words, local.pairs
-            np.savez(tmp, record_ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float32),
+            np.savez(tmp, version=np.asarray(ROW_FILE_VERSION), record_ids=np.asarray(ids, dtype=str),
+                     vectors=vectors.astype(np.float32),
                      terms=np.asarray(local.terms, dtype=str), cols=w.cols, tfs=w.tfs, row_nnz=w.row_nnz,
                      pair_cols=p.cols, pair_tfs=p.tfs, pair_nnz=p.row_nnz, lengths=local.lengths)
             os.replace(tmp, path)
@@ -250,6 +256,7 @@ class LexicalView:
 
     def scores(self, terms: list[str], alive: np.ndarray) -> np.ndarray:
         """BM25 score of every row for the query's morphemes and their pairs (a repeated term counts once)."""
+        terms = index_terms(terms)
         words = sorted({self.vocab[t] for t in terms if t in self.vocab})
         out = self.words.scores(words, self.lengths, alive)
         pairs = sorted(set(term_pairs(terms).tolist()))

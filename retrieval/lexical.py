@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import zlib
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ TOKENIZER_VERSION = LEXICAL_VERSION
 # question outranks the same words scattered (see README, Benchmarks).
 PAIR_BITS = 20
 PAIR_WEIGHT = 0.25
+_DATE_UNITS = frozenset({"년", "월", "일"})
+_DIGITS = re.compile(r"\d+")
 
 
 @cache
@@ -40,7 +43,9 @@ def _terms(tokens) -> list[str]:
     out = []
     for t in tokens:
         tag = t.tag.split("-")[0]  # "VV-R" / "VA-I" carry a conjugation suffix
-        if tag in CONTENT_TAGS:
+        if tag == "W_SERIAL":  # "2020. 3. 24.", "2-5", "010-1234-5678": its numbers, as written
+            out.extend(_DIGITS.findall(t.form))
+        elif tag in CONTENT_TAGS:
             form = t.form.lower() if tag == "SL" else t.form.replace(",", "") if tag == "SN" else t.form
             out.append(form)
     return out
@@ -57,6 +62,13 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
         with _kiwi_lock:
             out.extend(_terms(tokens) for tokens in _kiwi().tokenize(texts[i:i + _LOCK_BATCH]))
     return out
+
+
+def index_terms(terms: Sequence[str]) -> list[str]:
+    """The morphemes BM25 counts, from `tokenize`'s: a date unit right after a number is dropped,
+    so "2020년 3월 24일" (as questions write dates) and "2020. 3. 24." (as rulings and official
+    documents do) give the same terms and pairs."""
+    return [t for i, t in enumerate(terms) if not (t in _DATE_UNITS and i and terms[i - 1].isdigit())]
 
 
 def term_pairs(terms: Sequence[str]) -> np.ndarray:

@@ -151,12 +151,28 @@ def test_a_phrase_written_as_in_the_question_outranks_the_same_words_apart(tmp_p
     assert hits[0].score > hits[1].score
 
 
+def test_a_date_counts_the_same_however_it_is_written():
+    """Questions write "2020년 3월 24일", rulings and official documents "2020. 3. 24." (which Kiwi
+    tags as one serial token): BM25 counts the same morphemes and pairs for both. Units with no
+    number before them stay, and other serials keep their numbers."""
+    from retrieval.lexical import index_terms, term_pairs
+
+    questions_way, documents_way = "2020년 3월 24일 정기 주주총회", "2020. 3. 24. 개최된 정기 주주총회"
+    spoken, written = (index_terms(t) for t in tokenize([questions_way, documents_way]))
+    assert spoken == ["2020", "3", "24", "정기", "주주", "총회"]
+    assert written == ["2020", "3", "24", "개최", "정기", "주주", "총회"]
+    assert set(term_pairs(spoken).tolist()) - set(term_pairs(written).tolist()) == {term_pairs(["24", "정기"])[0]}
+    (monthly,) = tokenize(["행사의 월별 일정"])
+    assert "월" in monthly and index_terms(monthly) == monthly
+    assert tokenize(["2-5호 안건"])[0][:2] == ["2", "5"]
+
+
 def test_row_files_of_an_older_format_are_read_from_the_store_again(tmp_path, embedder):
     """A row file without the pair counts (written before they existed) is not trusted: the rows
     come from the store, are scored with pairs, and the file is rewritten in the new format."""
     import numpy as np
 
-    from retrieval.index import DerivedIndex
+    from retrieval.index import ROW_FILE_VERSION, DerivedIndex
     from tests import pdfs
 
     settings = Settings(data_dir=tmp_path, reranker="none")
@@ -171,7 +187,7 @@ def test_row_files_of_an_older_format_are_read_from_the_store_again(tmp_path, em
     index.refresh(force=True)
     assert index.lexical_scores(["갯벌", "복원"])[0] > 0
     with np.load(path) as z:
-        assert {"pair_cols", "pair_tfs", "pair_nnz"} <= set(z.files)
+        assert {"pair_cols", "pair_tfs", "pair_nnz"} <= set(z.files) and str(z["version"]) == ROW_FILE_VERSION
 
 
 def test_a_restarted_process_reads_the_derived_rows_from_files_not_the_store(tmp_path, embedder, monkeypatch):
