@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import gc
+from functools import cache
+
+
+@cache
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
 
 
 def trim_heap() -> None:
@@ -13,7 +22,6 @@ def trim_heap() -> None:
     inside the process but stay resident until trimmed. Elsewhere than glibc this only collects.
     """
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    malloc_trim = getattr(_libc(), "malloc_trim", None)
+    if malloc_trim is not None:
+        malloc_trim(0)

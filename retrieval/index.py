@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +49,7 @@ class Counts:
         tfs: list[int] = []
         row_nnz = np.zeros(len(rows), dtype=np.int32)
         for r, ids in enumerate(rows):
-            counts: dict[int, int] = {}
-            for j in ids:
-                counts[int(j)] = counts.get(int(j), 0) + 1
+            counts = Counter(ids.tolist() if isinstance(ids, np.ndarray) else ids)
             cols.extend(counts)
             tfs.extend(counts.values())
             row_nnz[r] = len(counts)
@@ -164,14 +163,14 @@ class _Postings:
     """BM25 term weights of one kind of term (morphemes, or morpheme pairs) over the view's rows."""
 
     def __init__(self, width: int = 0) -> None:
-        self.width = width  # fixed number of columns (hashed ids), or 0: grows with the vocabulary
-        self.df = np.zeros(width, dtype=np.int32)
+        self.df = np.zeros(width, dtype=np.int32)  # width: a fixed number of columns (hashed ids), or 0
         self.matrix: sparse.csc_matrix | None = None  # rows [0, built_rows)
         self.built_rows = 0
         self.tail: sparse.csc_matrix | None = None  # rows [built_rows, n), rebuilt when dirty
         self._tail: list[tuple[int, int, Counts]] = []
 
-    def add(self, start: int, count: int, counts: Counts, n_cols: int) -> None:
+    def add(self, start: int, count: int, counts: Counts, n_cols: int = 0) -> None:
+        """Rows [start, start + count); `n_cols`: the vocabulary's size now, when it grows."""
         if n_cols > len(self.df):
             self.df = np.concatenate([self.df, np.zeros(n_cols - len(self.df), dtype=np.int32)])
         np.add.at(self.df, counts.cols, 1)
@@ -191,14 +190,12 @@ class _Postings:
         df = self.df[np.asarray(cols, dtype=np.int64)].astype(np.float64)
         return np.log1p((live - df + 0.5) / (df + 0.5))
 
-    def scores(self, cols: list[int], lengths: np.ndarray, alive: np.ndarray) -> np.ndarray:
-        """BM25 of every row for the distinct `cols`."""
+    def scores(self, cols: list[int], lengths: np.ndarray, avg: float, alive: np.ndarray, live: int) -> np.ndarray:
+        """BM25 of every row for the distinct `cols` (`avg`: mean length of the `live` rows)."""
         n = len(alive)
         out = np.zeros(n, dtype=np.float32)
-        live = int(alive.sum())
-        if not cols or live == 0:
+        if not cols:
             return out
-        avg = float(lengths[:n][alive].mean()) or 1.0
         if self.tail is None and self._tail:
             self.tail = _csc(self._tail, self.built_rows, n, len(self.df))
         for c, idf in zip(cols, self.idf(cols, live)):
@@ -242,7 +239,7 @@ class LexicalView:
 
     def add(self, doc: _Doc, lengths: np.ndarray) -> None:
         self.words.add(doc.start, doc.count, doc.words, len(self.vocab))
-        self.pairs.add(doc.start, doc.count, doc.pairs, self.pairs.width)
+        self.pairs.add(doc.start, doc.count, doc.pairs)
         self.lengths = np.concatenate([self.lengths, lengths])
 
     def drop(self, doc: _Doc) -> None:
@@ -258,10 +255,14 @@ class LexicalView:
         """BM25 score of every row for the query's morphemes and their pairs (a repeated term counts once)."""
         terms = index_terms(terms)
         words = sorted({self.vocab[t] for t in terms if t in self.vocab})
-        out = self.words.scores(words, self.lengths, alive)
+        live = int(alive.sum())
+        if not words or live == 0:
+            return np.zeros(len(alive), dtype=np.float32)
+        avg = float(self.lengths[:len(alive)][alive].mean()) or 1.0
+        out = self.words.scores(words, self.lengths, avg, alive, live)
         pairs = sorted(set(term_pairs(terms).tolist()))
-        if words and pairs:
-            out += np.float32(PAIR_WEIGHT) * self.pairs.scores(pairs, self.lengths, alive)
+        if pairs:
+            out += np.float32(PAIR_WEIGHT) * self.pairs.scores(pairs, self.lengths, avg, alive, live)
         return out
 
     def idf_of(self, term: str, live: int) -> float:
